@@ -1,0 +1,69 @@
+# ereignis: two commands on a fresh machine
+#   make demo    virtual env, dataset, tiny model, evaluation, model card, predictions
+#   make test    the test suite
+# Stages one by one: make data | make train | make eval RUN=<run dir> | make card RUN=<run dir>
+# Hydra overrides go in ARGS, e.g. make train ARGS="model=gbert_base train=gpu"
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of PyTorch; on a GPU machine: make install TORCH=torch
+TORCH ?= torch==2.13.0
+ARGS ?=
+# the newest run dir (of EXPERIMENT, when given)
+EXPERIMENT ?= *
+RUN ?= $(shell ls -1dt experiments/$(EXPERIMENT)/20*/ 2>/dev/null | head -1)
+SHARED_EVENTS := ../shared/events
+SHARED_NEWS := ../shared/data/gnad-events/dev.jsonl
+
+.PHONY: install demo data train eval card predict test clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+data: install
+	$(BIN)/ereignis-data $(ARGS)
+
+train: install
+	$(BIN)/ereignis-train $(ARGS)
+
+eval: install
+	@test -n "$(RUN)" || { echo "no run dir: make eval RUN=experiments/<experiment>/<date_time>"; exit 2; }
+	$(BIN)/ereignis-eval run_dir=$(RUN) $(ARGS)
+
+card: install
+	@test -n "$(RUN)" || { echo "no run dir: make card RUN=experiments/<experiment>/<date_time>"; exit 2; }
+	$(BIN)/ereignis-card run_dir=$(RUN) $(ARGS)
+
+predict: install
+	@test -n "$(RUN)" || { echo "no run dir: make predict RUN=... INPUT=..."; exit 2; }
+	$(BIN)/ereignis-predict run_dir=$(RUN) input=$(INPUT) output=$(RUN)/predictions.jsonl $(ARGS)
+
+# Everything offline: the tiny model is built from the embedded corpus, nothing is downloaded.
+# Where ../shared is beside the repo, the run is also scored on real news and labels its two articles.
+demo: export HF_HUB_OFFLINE = 1
+demo: install
+	$(BIN)/ereignis-data
+	$(BIN)/ereignis-train experiment=demo
+	@set -e; run=$$(ls -1dt experiments/demo/20*/ | head -1); external=""; \
+	if [ -f "$(SHARED_NEWS)" ]; then \
+		$(BIN)/ereignis-data data=gnad_events; external="eval.external.gnad_events=data/processed/gnad_events"; fi; \
+	$(BIN)/ereignis-eval run_dir=$$run $$external; \
+	$(BIN)/ereignis-card run_dir=$$run; \
+	if [ -d "$(SHARED_EVENTS)" ]; then \
+		$(BIN)/ereignis-predict run_dir=$$run input=$(SHARED_EVENTS) output=$${run}predictions.jsonl; fi; \
+	echo; echo "report:      $${run}eval/report.md"; echo "model card:  $${run}model/README.md"; \
+	if [ -d "$(SHARED_EVENTS)" ]; then echo "predictions: $${run}predictions.jsonl"; fi
+
+test: export HF_HUB_OFFLINE = 1
+test: install
+	$(BIN)/python -m pytest -q $(ARGS)
+
+clean:
+	rm -rf data/processed experiments/*/ .pytest_cache

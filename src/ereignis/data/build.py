@@ -1,0 +1,166 @@
+"""`make data`: labelled articles -> a validated, de-duplicated, split dataset dir.
+
+Dataset dir contract (read by training and evaluation, nothing else):
+    dataset_dict.json, train/, validation/, test/   a `datasets.DatasetDict`; columns
+        id, title, lead, caption, bullets, body, text, labels (list of label ids)
+    labels.json        the label schema, in model output order
+    stats.json         counts per label and split, word and token lengths, share over max length
+    fingerprint.json   sha256 of the input files and the build settings
+    build_config.yaml  the resolved config that built it
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from datasets import Dataset, DatasetDict, Features, Sequence, Value
+from omegaconf import DictConfig, OmegaConf
+
+from ereignis.data.articles import parse_article
+from ereignis.data.readers import DataError, Record, read_records
+from ereignis.data.split import stratified_split
+from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text
+from ereignis.labels import LabelSchema
+
+log = logging.getLogger(__name__)
+
+FEATURES = Features({
+    "id": Value("string"),
+    "title": Value("string"),
+    "lead": Value("string"),
+    "caption": Value("string"),
+    "bullets": Sequence(Value("string")),
+    "body": Value("string"),
+    "text": Value("string"),
+    "labels": Sequence(Value("string")),
+})
+
+
+def _row(record: Record) -> dict[str, Any]:
+    article = parse_article(record.text)
+    return {"id": record.id, "title": article.title, "lead": article.lead, "caption": article.caption,
+            "bullets": list(article.bullets), "body": article.body, "text": article.text,
+            "labels": list(record.labels or ())}
+
+
+def drop_exact_duplicates(rows: list[dict], records: list[Record]) -> tuple[list[dict], list[dict]]:
+    """Keep the first of each group of identical texts (whitespace and case ignored).
+
+    Identical texts in different splits would leak test answers into training. Identical texts
+    with different labels are a labelling error, not a duplicate, so they stop the build.
+    """
+    seen: dict[str, int] = {}
+    kept, dropped, problems = [], [], []
+    for index, row in enumerate(rows):
+        key = hashlib.sha256(re.sub(r"\s+", " ", row["text"]).strip().casefold().encode()).hexdigest()
+        if key in seen:
+            first = rows[seen[key]]
+            if sorted(first["labels"]) != sorted(row["labels"]):
+                problems.append(f"{records[index].source}: same text as '{first['id']}' "
+                                f"({records[seen[key]].source}) but different labels")
+            dropped.append({"id": row["id"], "duplicate_of": first["id"]})
+        else:
+            seen[key] = index
+            kept.append(row)
+    if problems:
+        raise DataError(problems)
+    return kept, dropped
+
+
+def fingerprint(input_path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """sha256 over every input file's relative path and bytes, plus the build settings."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in input_path.rglob("*") if p.is_file()) if input_path.is_dir() else [input_path]
+    for path in files:
+        digest.update(str(path.relative_to(input_path.parent)).encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return {"sha256": digest.hexdigest(), "n_files": len(files), "settings": settings}
+
+
+def _distribution(values: list[int]) -> dict[str, float]:
+    if not values:
+        return {}
+    array = np.asarray(values)
+    return {"min": int(array.min()), "p50": float(np.percentile(array, 50)), "p90": float(np.percentile(array, 90)),
+            "p95": float(np.percentile(array, 95)), "max": int(array.max()), "mean": round(float(array.mean()), 1)}
+
+
+def _token_stats(splits: dict[str, list[dict]], model_cfg: DictConfig | None) -> dict[str, Any]:
+    """Token lengths under the configured model's tokenizer, and the share cut at max_length."""
+    if model_cfg is None:
+        return {"available": False, "reason": "no model configured"}
+    from ereignis.modeling import ModelUnavailableError, load_tokenizer
+
+    try:
+        tokenizer = load_tokenizer(model_cfg, [row["text"] for row in splits.get("train", [])])
+    except ModelUnavailableError as err:
+        log.warning("token statistics skipped: %s", err)
+        return {"available": False, "reason": str(err)}
+    max_length = int(model_cfg.max_length)
+    stats: dict[str, Any] = {"available": True, "model": model_cfg.name, "max_length": max_length, "splits": {}}
+    for split, rows in splits.items():
+        lengths = [len(ids) for ids in tokenizer([row["text"] for row in rows], verbose=False)["input_ids"]] if rows else []
+        over = sum(length > max_length for length in lengths)
+        stats["splits"][split] = {"distribution": _distribution(lengths), "n_over_max_length": over,
+                                  "share_over_max_length": round(over / len(lengths), 4) if lengths else 0.0}
+    return stats
+
+
+def dataset_stats(splits: dict[str, list[dict]], schema: LabelSchema, dropped: list[dict],
+                  model_cfg: DictConfig | None) -> dict[str, Any]:
+    per_split = {}
+    for split, rows in splits.items():
+        counts = Counter(label for row in rows for label in row["labels"])
+        per_split[split] = {
+            "n_articles": len(rows),
+            "label_counts": {label: counts.get(label, 0) for label in schema.ids},
+            "n_without_label": sum(not row["labels"] for row in rows),
+            "n_multi_label": sum(len(row["labels"]) > 1 for row in rows),
+            "n_structured": sum(bool(row["bullets"]) for row in rows),
+            "words": _distribution([len(row["text"].split()) for row in rows]),
+        }
+    return {"n_articles": sum(len(rows) for rows in splits.values()), "n_exact_duplicates_dropped": len(dropped),
+            "dropped_duplicates": dropped, "splits": per_split, "tokens": _token_stats(splits, model_cfg)}
+
+
+def build_dataset(cfg: DictConfig) -> Path:
+    """Read, validate, de-duplicate and split the labelled input; write the dataset dir atomically."""
+    schema = LabelSchema.from_dict(OmegaConf.to_container(cfg.labels, resolve=True))
+    data = cfg.data
+    input_path = Path(data.input)
+    records = read_records(input_path, schema.ids, require_labels=True, labels_file=data.labels_file)
+    records.sort(key=lambda r: r.id)  # file-listing order must not change the split
+    rows, dropped = drop_exact_duplicates([_row(r) for r in records], records)
+    if dropped:
+        log.warning("dropped %d exact duplicate article(s): %s", len(dropped), dropped[:5])
+
+    if data.split.mode == "test_only":
+        indices = {"test": np.arange(len(rows))}
+    elif data.split.mode == "stratified":
+        matrix = np.array([schema.multi_hot(row["labels"]) for row in rows])
+        indices = stratified_split(matrix, data.split.validation, data.split.test, data.split.seed)
+    else:
+        raise ValueError(f"data.split.mode must be 'stratified' or 'test_only', got {data.split.mode!r}")
+    splits = {name: [rows[i] for i in idx] for name, idx in indices.items()}
+
+    settings = {"labels": list(schema.ids), "split": OmegaConf.to_container(data.split, resolve=True),
+                "labels_file": data.labels_file, "dedupe": "exact-text"}
+    stats = dataset_stats(splits, schema, dropped, cfg.get("model"))
+    output = Path(data.output_dir)
+    with atomic_directory(output) as tmp:
+        DatasetDict({name: Dataset.from_list(split_rows, features=FEATURES)
+                     for name, split_rows in splits.items()}).save_to_disk(str(tmp))
+        schema.save(tmp / "labels.json")
+        atomic_write_json(tmp / "stats.json", stats)
+        atomic_write_json(tmp / "fingerprint.json", fingerprint(input_path, settings))
+        atomic_write_text(tmp / "build_config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    log.info("dataset with %s articles written to %s", {k: len(v) for k, v in splits.items()}, output)
+    return output

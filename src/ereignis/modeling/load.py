@@ -1,0 +1,51 @@
+"""Load (or, for `tiny`, build) the tokenizer and the multi-label classification model."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+from omegaconf import DictConfig
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from ereignis.labels import LabelSchema
+from ereignis.modeling.tiny import tiny_bert, train_wordpiece
+
+
+class ModelUnavailableError(RuntimeError):
+    """The configured model cannot be loaded here (offline and not cached, or no such path)."""
+
+
+def _unavailable(model_cfg: DictConfig, err: Exception) -> ModelUnavailableError:
+    name = model_cfg.name_or_path
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    reason = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face hub could not be reached"
+    return ModelUnavailableError(
+        f"cannot load model '{name}' (config model={model_cfg.name}): it is not in the local cache and {reason}. "
+        f"Download it once where the hub is reachable (`hf download {name}`), or point the config at a local copy: "
+        f"`model.name_or_path=/path/to/{str(name).rsplit('/', 1)[-1]}`. Cause: {type(err).__name__}: {err}")
+
+
+def load_tokenizer(model_cfg: DictConfig, train_texts: Sequence[str] | None = None) -> PreTrainedTokenizerBase:
+    """The model's tokenizer; for `tiny` a WordPiece vocabulary trained on `train_texts`."""
+    if model_cfg.name_or_path is None:
+        if not train_texts:
+            raise ModelUnavailableError(f"model '{model_cfg.name}' builds its tokenizer from training texts; none given")
+        return train_wordpiece(train_texts, model_cfg.tiny.vocab_size, model_cfg.tiny.min_frequency,
+                               model_cfg.max_length)
+    try:
+        return AutoTokenizer.from_pretrained(model_cfg.name_or_path, model_max_length=model_cfg.max_length)
+    except (OSError, ValueError) as err:
+        raise _unavailable(model_cfg, err) from err
+
+
+def load_model(model_cfg: DictConfig, schema: LabelSchema, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
+    """A sequence classifier with a fresh multi-label head; the label map lives in its config."""
+    if model_cfg.name_or_path is None:
+        return tiny_bert(model_cfg.tiny, len(tokenizer), model_cfg.max_length, schema.id2label)
+    try:
+        return AutoModelForSequenceClassification.from_pretrained(
+            model_cfg.name_or_path, num_labels=len(schema.ids), id2label=schema.id2label, label2id=schema.label2id,
+            problem_type="multi_label_classification", ignore_mismatched_sizes=True)
+    except (OSError, ValueError) as err:
+        raise _unavailable(model_cfg, err) from err

@@ -1,0 +1,88 @@
+import json
+
+import numpy as np
+import pytest
+from datasets import DatasetDict
+
+from ereignis.data.build import build_dataset
+from ereignis.data.split import stratified_split
+from tests.conftest import compose_config, synthetic_corpus, write_folder
+
+
+def random_labels(n: int, k: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.random((n, k)) < rng.uniform(0.05, 0.3, k)).astype(int)
+
+
+def test_split_is_deterministic_disjoint_and_complete():
+    y = random_labels(400, 8, 0)
+    first = stratified_split(y, 0.15, 0.15, seed=7)
+    assert all(np.array_equal(first[s], stratified_split(y, 0.15, 0.15, seed=7)[s]) for s in first)
+    assert not np.array_equal(first["test"], stratified_split(y, 0.15, 0.15, seed=8)["test"])
+    together = np.concatenate(list(first.values()))
+    assert sorted(together) == list(range(400))
+    # the stratifier trades exact sizes for label balance: within a few articles of 280/60/60
+    assert [len(first[s]) for s in ("train", "validation", "test")] == pytest.approx([280, 60, 60], abs=8)
+
+
+def test_split_keeps_every_label_and_the_negatives_in_proportion():
+    y = random_labels(600, 8, 1)
+    parts = stratified_split(y, 0.15, 0.15, seed=3)
+    overall = y.mean(axis=0)
+    for name, idx in parts.items():
+        share = y[idx].mean(axis=0)
+        assert np.all(np.abs(share - overall) <= 0.025), (name, share, overall)
+    negatives = lambda rows: (rows.sum(axis=1) == 0).mean()  # noqa: E731
+    assert abs(negatives(y[parts["test"]]) - negatives(y)) <= 0.025
+
+
+def test_split_rejects_impossible_shares():
+    with pytest.raises(ValueError, match="sum below 1"):
+        stratified_split(random_labels(10, 2, 0), 0.5, 0.5, seed=0)
+
+
+def test_build_writes_the_documented_dataset_dir(tmp_path):
+    articles, labels = synthetic_corpus()
+    articles["zz-dup"] = articles["syn-003"].replace(" ", "  ")  # same text up to whitespace
+    labels["zz-dup"] = labels["syn-003"]
+    folder = write_folder(tmp_path / "in", articles, labels)
+    output = tmp_path / "out"
+    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={output}"]))
+
+    dataset = DatasetDict.load_from_disk(str(output))
+    assert set(dataset) == {"train", "validation", "test"}
+    assert dataset["train"].column_names == ["id", "title", "lead", "caption", "bullets", "body", "text", "labels"]
+    ids = [i for split in dataset.values() for i in split["id"]]
+    assert len(ids) == len(set(ids)) == len(articles) - 1 and "zz-dup" not in ids
+
+    stats = json.loads((output / "stats.json").read_text())
+    assert stats["n_exact_duplicates_dropped"] == 1
+    assert stats["dropped_duplicates"] == [{"id": "zz-dup", "duplicate_of": "syn-003"}]
+    total = {label: sum(s["label_counts"][label] for s in stats["splits"].values()) for label in stats["splits"]["train"]["label_counts"]}
+    assert total == {label: sum(label in v for k, v in labels.items() if k != "zz-dup") for label in total}
+    assert stats["tokens"]["available"] and stats["tokens"]["max_length"] == 256
+    assert 0 <= stats["tokens"]["splits"]["test"]["share_over_max_length"] <= 1
+    assert json.loads((output / "labels.json").read_text())["labels"][0]["id"] == "phone_call"
+
+    fingerprint = json.loads((output / "fingerprint.json").read_text())["sha256"]
+    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={tmp_path / 'again'}"]))
+    assert json.loads((tmp_path / "again" / "fingerprint.json").read_text())["sha256"] == fingerprint
+    again = DatasetDict.load_from_disk(str(tmp_path / "again"))
+    assert again["test"]["id"] == dataset["test"]["id"]
+
+
+def test_conflicting_duplicate_labels_stop_the_build(tmp_path):
+    articles, labels = synthetic_corpus()
+    articles["zz-dup"], labels["zz-dup"] = articles["syn-003"], ["protest"]
+    folder = write_folder(tmp_path / "in", articles, labels)
+    with pytest.raises(ValueError, match="same text as 'syn-003'.*different labels"):
+        build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={tmp_path / 'out'}"]))
+
+
+def test_test_only_mode_makes_an_external_test_set(tmp_path):
+    articles, labels = synthetic_corpus(n_per_label=2)
+    folder = write_folder(tmp_path / "in", articles, labels)
+    output = tmp_path / "ext"
+    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={output}",
+                                                "data.split.mode=test_only"]))
+    assert list(DatasetDict.load_from_disk(str(output))) == ["test"]

@@ -1,0 +1,108 @@
+"""The whole pipeline on the embedded corpus with the tiny model, offline:
+data -> train -> eval -> card -> predict, asserting on the files and numbers each stage writes."""
+
+import json
+
+import pytest
+import yaml
+from huggingface_hub import ModelCard
+
+from ereignis.card import write_card
+from ereignis.data import build_dataset
+from ereignis.evaluation import evaluate_run
+from ereignis.predict import predict
+from ereignis.training import train
+from tests.conftest import CORPUS, SHARED_EVENTS, compose_config
+
+LABELS = ["phone_call", "summit", "counterterror_cooperation", "negotiation", "sanctions", "military_action",
+          "terror_attack", "protest"]
+
+
+def read(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    dataset_dir, run_dir = root / "dataset", root / "run"
+    build_dataset(compose_config("build_data", [f"data.output_dir={dataset_dir}"]))
+    result = train(compose_config("train", [
+        "experiment=demo", f"data.output_dir={dataset_dir}", f"run_dir={run_dir}",
+        "train.epochs=12", "train.early_stopping_patience=4", "model.max_length=192"]))
+    evaluate_run(compose_config("eval", [f"run_dir={run_dir}", "eval.bootstrap.n_resamples=200"]))
+    write_card(compose_config("card", [f"run_dir={run_dir}"]))
+    return {"root": root, "dataset": dataset_dir, "run": run_dir, "result": result}
+
+
+def test_run_dir_holds_everything_to_reproduce_and_audit(pipeline):
+    run = pipeline["run"]
+    for name in ("config.yaml", "manifest.json", "labels.json", "dataset_stats.json", "dataset_fingerprint.json",
+                 "metrics/train.json", "metrics/validation.json", "metrics/test.json",
+                 "model/model.safetensors", "model/config.json", "model/tokenizer.json"):
+        assert (run / name).is_file(), name
+    assert not (run / "checkpoints").exists()
+    manifest = read(run / "manifest.json")
+    assert manifest["dataset"]["fingerprint"] == read(pipeline["dataset"] / "fingerprint.json")["sha256"]
+    assert manifest["seed"] == 42 and manifest["packages"]["transformers"].startswith("5.")
+    assert set(manifest["git"]) == {"commit", "dirty"} and manifest["wall_time_s"] > 0
+    assert list(read(run / "model" / "config.json")["id2label"].values()) == LABELS
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["name"] == "tiny"
+
+
+def test_training_selected_the_best_validation_epoch_and_learned(pipeline):
+    run = pipeline["run"]
+    history = read(run / "metrics" / "train.json")["log_history"]
+    per_epoch = [entry["eval_macro_f1"] for entry in history if "eval_macro_f1" in entry]
+    validation = read(run / "metrics" / "validation.json")["validation_macro_f1"]
+    assert validation == pytest.approx(max(per_epoch)) == pytest.approx(pipeline["result"]["validation_macro_f1"])
+    assert validation > 0.3  # far above chance for 8 labels; the tiny model does learn
+
+
+def test_evaluation_scores_model_and_baseline_alike(pipeline):
+    metrics = read(pipeline["run"] / "eval" / "metrics.json")
+    stats = read(pipeline["dataset"] / "stats.json")
+    test = metrics["splits"]["test"]
+    assert test["n"] == stats["splits"]["test"]["n_articles"]
+    model, baseline = test["systems"]["model"], test["systems"]["baseline"]
+    assert model.keys() == baseline.keys() and list(model["per_label"]) == LABELS
+    assert {label: s["support"] for label, s in model["per_label"].items()} == stats["splits"]["test"]["label_counts"]
+    assert baseline["macro_f1"] > 0.5  # TF-IDF is a strong baseline on this corpus
+    for system in ("model", "baseline"):
+        low, high = test["intervals"][system]["macro_f1"].values()
+        assert low <= test["systems"][system]["macro_f1"] <= high
+    rows = [json.loads(line) for line in (pipeline["run"] / "eval" / "predictions.jsonl").open()]
+    assert len(rows) == test["n"] + metrics["splits"]["validation"]["n"]
+    report = (pipeline["run"] / "eval" / "report.md").read_text()
+    assert f"{model['macro_f1']:.3f}" in report and f"{baseline['macro_f1']:.3f}" in report
+
+
+def test_card_is_built_from_the_evaluation(pipeline):
+    run = pipeline["run"]
+    metrics = read(run / "eval" / "metrics.json")["splits"]["test"]["systems"]
+    card = ModelCard.load(run / "model" / "README.md")
+    assert card.data.language == "de" and card.data.license == "apache-2.0"
+    results = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert results["macro-F1"] == round(metrics["model"]["macro_f1"], 4)
+    assert results["micro-F1"] == round(metrics["model"]["micro_f1"], 4)
+    text = card.text
+    assert f"{metrics['baseline']['macro_f1']:.3f}" in text  # the baseline beside the model
+    assert "Telefonat" in text and "Sports bans" in text  # label names and definitions
+    assert "tiny randomly initialised test model" in text  # the limitation derived from the run
+
+
+@pytest.mark.skipif(not SHARED_EVENTS.is_dir(), reason="../shared is not beside this checkout")
+def test_predict_scores_the_real_articles_for_all_eight_labels(pipeline):
+    output = pipeline["root"] / "predictions.jsonl"
+    predict(compose_config("predict", [f"run_dir={pipeline['run']}", f"input={SHARED_EVENTS}", f"output={output}"]))
+    rows = [json.loads(line) for line in output.open()]
+    assert [row["id"] for row in rows] == ["000_2cc4a5013e58b67a", "004_4b1fcd5cc30016f9"]
+    for row in rows:
+        assert list(row["scores"]) == LABELS and all(0 <= p <= 1 for p in row["scores"].values())
+        assert row["labels"] == [label for label, p in row["scores"].items() if p >= 0.5]
+
+
+def test_evaluation_refuses_a_dataset_rebuilt_differently(pipeline, tmp_path):
+    build_dataset(compose_config("build_data", [f"data.output_dir={pipeline['dataset']}", "data.split.seed=7"]))
+    with pytest.raises(ValueError, match="dataset changed since training"):
+        evaluate_run(compose_config("eval", [f"run_dir={pipeline['run']}"]))

@@ -1,0 +1,35 @@
+import numpy as np
+import pytest
+
+from ereignis.metrics import bootstrap_intervals, multilabel_scores
+
+LABELS = ("a", "b", "c")
+Y_TRUE = np.array([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 0]])
+Y_PRED = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 1], [0, 0, 0]])
+
+
+def test_scores_on_hand_made_predictions():
+    scores = multilabel_scores(Y_TRUE, Y_PRED, LABELS)
+    # a: tp 2 -> P 1, R 1; b: tp 1, fn 1 -> P 1, R .5, F1 2/3; c: fp 1, no gold -> 0
+    assert scores["per_label"]["a"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
+    assert scores["per_label"]["b"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2})
+    assert scores["per_label"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert scores["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
+    assert scores["macro_f1_present_labels"] == pytest.approx((1 + 2 / 3) / 2)
+    # micro: tp 3, fp 1, fn 1 -> P .75, R .75
+    assert scores["micro_f1"] == pytest.approx(0.75)
+    assert scores["subset_accuracy"] == pytest.approx(0.5)  # rows 1 and 4 exactly right
+    assert scores["n_labels_scored"] == 2
+
+
+def test_bootstrap_brackets_the_point_estimate_and_orders_the_difference():
+    rng = np.random.default_rng(0)
+    y_true = (rng.random((200, 3)) < 0.3).astype(int)
+    good = np.where(rng.random(y_true.shape) < 0.9, y_true, 1 - y_true)
+    bad = np.where(rng.random(y_true.shape) < 0.6, y_true, 1 - y_true)
+    intervals = bootstrap_intervals(y_true, {"model": good, "baseline": bad}, n_resamples=300, confidence=0.95, seed=1)
+    point = multilabel_scores(y_true, good, LABELS)["macro_f1"]
+    assert intervals["model"]["macro_f1"]["low"] <= point <= intervals["model"]["macro_f1"]["high"]
+    assert intervals["model_minus_baseline"]["macro_f1"]["low"] > 0
+    again = bootstrap_intervals(y_true, {"model": good, "baseline": bad}, n_resamples=300, confidence=0.95, seed=1)
+    assert again == intervals

@@ -1,0 +1,40 @@
+import pytest
+import torch
+from transformers import AutoTokenizer
+
+from ereignis.labels import Label, LabelSchema
+from ereignis.modeling import ModelUnavailableError, load_model, load_tokenizer
+from tests.conftest import compose_config, synthetic_corpus
+
+SCHEMA = LabelSchema("two", (Label("summit", "Gipfel"), Label("protest", "Protest")))
+
+
+def test_tiny_tokenizer_is_trained_on_the_texts_and_round_trips(tmp_path):
+    texts = list(synthetic_corpus()[0].values())
+    tokenizer = load_tokenizer(compose_config("train").model, texts)
+    encoded = tokenizer("Die Staats- und Regierungschefs trafen sich zum Gipfel in Brüssel.")["input_ids"]
+    assert tokenizer.convert_ids_to_tokens(encoded)[0] == "[CLS]" and tokenizer.unk_token_id not in encoded
+    assert "Gipfel" in tokenizer.get_vocab()  # cased: German nouns keep their capital
+    tokenizer.save_pretrained(tmp_path)
+    assert AutoTokenizer.from_pretrained(tmp_path)("Gipfel in Brüssel")["input_ids"] == tokenizer("Gipfel in Brüssel")["input_ids"]
+
+
+def test_tiny_model_is_multi_label_with_the_label_map_in_its_config():
+    cfg = compose_config("train").model
+    tokenizer = load_tokenizer(cfg, list(synthetic_corpus()[0].values()))
+    model = load_model(cfg, SCHEMA, tokenizer)
+    assert model.config.problem_type == "multi_label_classification"
+    assert model.config.id2label == {0: "summit", 1: "protest"} and model.config.label2id == {"summit": 0, "protest": 1}
+    out = model(**tokenizer(["Gipfel"], return_tensors="pt"), labels=torch.tensor([[1.0, 0.0]]))
+    assert out.logits.shape == (1, 2) and out.loss.item() > 0
+    assert model.num_parameters() < 2_000_000  # trains on 2 CPU cores in minutes
+
+
+@pytest.mark.parametrize("name_or_path", ["ereignis-test/no-such-model", "/nonexistent/gbert-base"])
+def test_unavailable_hub_model_says_which_and_how_to_point_at_a_local_copy(name_or_path):
+    cfg = compose_config("train", ["model=gbert_base", f"model.name_or_path={name_or_path}"]).model
+    with pytest.raises(ModelUnavailableError) as info:
+        load_tokenizer(cfg)
+    message = str(info.value)
+    assert f"cannot load model '{name_or_path}' (config model=gbert_base)" in message
+    assert "model.name_or_path=/path/to/" in message
