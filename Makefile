@@ -53,7 +53,7 @@ demo: install
 	$(BIN)/ereignis-train experiment=demo
 	@set -e; run=$$(ls -1dt experiments/demo/20*/ | head -1); external=""; \
 	if [ -f "$(SHARED_NEWS)" ]; then \
-		$(BIN)/ereignis-data data=gnad_events; external="eval.external.gnad_events=data/processed/gnad_events"; fi; \
+		$(BIN)/ereignis-data data=gnad_events; external="+eval.external.gnad_events=data/processed/gnad_events"; fi; \
 	$(BIN)/ereignis-eval run_dir=$$run $$external; \
 	$(BIN)/ereignis-card run_dir=$$run; \
 	if [ -d "$(SHARED_EVENTS)" ]; then \
