@@ -11,15 +11,26 @@ Y_PRED = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 1], [0, 0, 0]])
 def test_scores_on_hand_made_predictions():
     scores = multilabel_scores(Y_TRUE, Y_PRED, LABELS)
     # a: tp 2 -> P 1, R 1; b: tp 1, fn 1 -> P 1, R .5, F1 2/3; c: fp 1, no gold -> 0
-    assert scores["per_label"]["a"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2}
-    assert scores["per_label"]["b"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2})
-    assert scores["per_label"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert scores["per_label"]["a"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2, "average_precision": None}
+    assert scores["per_label"]["b"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2,
+                                                      "average_precision": None})
+    assert scores["per_label"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "average_precision": None}
     assert scores["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
     assert scores["macro_f1_present_labels"] == pytest.approx((1 + 2 / 3) / 2)
     # micro: tp 3, fp 1, fn 1 -> P .75, R .75
     assert scores["micro_f1"] == pytest.approx(0.75)
     assert scores["subset_accuracy"] == pytest.approx(0.5)  # rows 1 and 4 exactly right
     assert scores["n_labels_scored"] == 2
+
+
+def test_average_precision_ranks_without_a_threshold():
+    # b: gold rows 2 and 3; scores rank row 3 first, then a negative, then row 2 -> AP = (1/1 + 2/3) / 2
+    y_score = np.array([[0.9, 0.1, 0.2], [0.8, 0.3, 0.1], [0.2, 0.9, 0.7], [0.1, 0.5, 0.1]])
+    scores = multilabel_scores(Y_TRUE, Y_PRED, LABELS, y_score)
+    assert scores["per_label"]["a"]["average_precision"] == pytest.approx(1.0)
+    assert scores["per_label"]["b"]["average_precision"] == pytest.approx((1 + 2 / 3) / 2)
+    assert scores["per_label"]["c"]["average_precision"] is None  # no positive: undefined, not 0
+    assert scores["macro_average_precision"] == pytest.approx((1 + (1 + 2 / 3) / 2) / 2)
 
 
 def test_bootstrap_brackets_the_point_estimate_and_orders_the_difference():

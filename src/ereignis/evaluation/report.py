@@ -13,6 +13,10 @@ def _with_interval(value: float, interval: dict[str, float]) -> str:
     return f"{value:.3f} [{interval['low']:.3f}, {interval['high']:.3f}]"
 
 
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _verdict(delta: dict[str, float]) -> str:
     if delta["low"] > 0:
         return "the model is better than the baseline (interval above 0)"
@@ -24,20 +28,24 @@ def _verdict(delta: dict[str, float]) -> str:
 def _section(title: str, result: dict[str, Any], schema: LabelSchema, confidence: float) -> list[str]:
     systems, intervals = result["systems"], result["intervals"]
     lines = [f"## {title} (n = {result['n']})", "",
-             f"| system | {' | '.join(name for _, name in SUMMARY)} |", "|---|" + "---|" * len(SUMMARY)]
+             f"| system | {' | '.join(name for _, name in SUMMARY)} | macro AP |", "|---|" + "---|" * (len(SUMMARY) + 1)]
     for system, scores in systems.items():
         cells = [_with_interval(scores[key], intervals[system][key]) for key, _ in SUMMARY]
-        lines.append(f"| {system} | {' | '.join(cells)} |")
+        lines.append(f"| {system} | {' | '.join(cells)} | {_number(scores['macro_average_precision'])} |")
     delta = intervals.get("model_minus_baseline")
     if delta:
         point = systems["model"]["macro_f1"] - systems["baseline"]["macro_f1"]
         lines += ["", f"Model minus baseline, macro-F1: {_with_interval(point, delta['macro_f1'])} "
                       f"(paired bootstrap): {_verdict(delta['macro_f1'])}."]
     lines += ["", f"Brackets: {confidence:.0%} percentile bootstrap intervals over articles.", "",
-              "| label | support | model precision | model recall | model F1 | baseline F1 |", "|---|---|---|---|---|---|"]
+              "AP: average precision, threshold-free (mean over labels with positives). High AP with low F1 "
+              "means the 0.5 threshold suits this data badly, not that the ranking is poor.", "",
+              "| label | support | model precision | model recall | model F1 | model AP | baseline F1 | baseline AP |",
+              "|---|---|---|---|---|---|---|---|"]
     for label in schema.ids:
         m, b = systems["model"]["per_label"][label], systems["baseline"]["per_label"][label]
-        lines.append(f"| {label} | {m['support']} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {b['f1']:.3f} |")
+        lines.append(f"| {label} | {m['support']} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | "
+                     f"{_number(m['average_precision'])} | {b['f1']:.3f} | {_number(b['average_precision'])} |")
     missing = [label for label in schema.ids if systems["model"]["per_label"][label]["support"] == 0]
     if missing:
         lines += ["", f"No positive article for {', '.join(missing)}: their F1 counts as 0 in macro-F1."]

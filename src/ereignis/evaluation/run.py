@@ -49,7 +49,8 @@ def _score(split: Dataset, probabilities: dict[str, np.ndarray], schema: LabelSc
     predicted = {name: (p >= settings.threshold).astype(int) for name, p in probabilities.items()}
     return {
         "n": len(split),
-        "systems": {name: multilabel_scores(y_true, pred, schema.ids) for name, pred in predicted.items()},
+        "systems": {name: multilabel_scores(y_true, predicted[name], schema.ids, probabilities[name])
+                    for name in probabilities},
         "intervals": bootstrap_intervals(y_true, predicted, settings.bootstrap.n_resamples, settings.bootstrap.confidence,
                                          settings.bootstrap.seed),
     }
