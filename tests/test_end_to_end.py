@@ -12,7 +12,7 @@ from ereignis.data import build_dataset
 from ereignis.evaluation import evaluate_run
 from ereignis.predict import predict
 from ereignis.training import train
-from tests.conftest import CORPUS, SHARED_EVENTS, compose_config
+from tests.conftest import SHARED_EVENTS, compose_config, synthetic_corpus, write_folder
 
 LABELS = ["phone_call", "summit", "counterterror_cooperation", "negotiation", "sanctions", "military_action",
           "terror_attack", "protest"]
@@ -25,14 +25,18 @@ def read(path):
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
-    dataset_dir, run_dir = root / "dataset", root / "run"
+    dataset_dir, run_dir, external_dir = root / "dataset", root / "run", root / "external"
     build_dataset(compose_config("build_data", [f"data.output_dir={dataset_dir}"]))
+    articles, labels = synthetic_corpus(n_per_label=2)  # stands in for a set of real news, all test
+    build_dataset(compose_config("build_data", [f"data.input={write_folder(root / 'ext', articles, labels)}",
+                                                f"data.output_dir={external_dir}", "data.split.mode=test_only"]))
     result = train(compose_config("train", [
         "experiment=demo", f"data.output_dir={dataset_dir}", f"run_dir={run_dir}",
         "train.epochs=12", "train.early_stopping_patience=4", "model.max_length=192"]))
-    evaluate_run(compose_config("eval", [f"run_dir={run_dir}", "eval.bootstrap.n_resamples=200"]))
+    evaluate_run(compose_config("eval", [f"run_dir={run_dir}", "eval.bootstrap.n_resamples=200",
+                                         f"+eval.external.synthetic={external_dir}"]))
     write_card(compose_config("card", [f"run_dir={run_dir}"]))
-    return {"root": root, "dataset": dataset_dir, "run": run_dir, "result": result}
+    return {"root": root, "dataset": dataset_dir, "run": run_dir, "result": result, "n_external": len(articles)}
 
 
 def test_run_dir_holds_everything_to_reproduce_and_audit(pipeline):
@@ -71,8 +75,11 @@ def test_evaluation_scores_model_and_baseline_alike(pipeline):
     for system in ("model", "baseline"):
         low, high = test["intervals"][system]["macro_f1"].values()
         assert low <= test["systems"][system]["macro_f1"] <= high
+    external = metrics["external"]["synthetic"]
+    assert external["n"] == pipeline["n_external"] and external["systems"]["model"].keys() == model.keys()
     rows = [json.loads(line) for line in (pipeline["run"] / "eval" / "predictions.jsonl").open()]
-    assert len(rows) == test["n"] + metrics["splits"]["validation"]["n"]
+    assert len(rows) == test["n"] + metrics["splits"]["validation"]["n"] + external["n"]
+    assert {row["split"] for row in rows} == {"validation", "test", "external:synthetic"}
     report = (pipeline["run"] / "eval" / "report.md").read_text()
     assert f"{model['macro_f1']:.3f}" in report and f"{baseline['macro_f1']:.3f}" in report
 
@@ -82,9 +89,10 @@ def test_card_is_built_from_the_evaluation(pipeline):
     metrics = read(run / "eval" / "metrics.json")["splits"]["test"]["systems"]
     card = ModelCard.load(run / "model" / "README.md")
     assert card.data.language == "de" and card.data.license == "apache-2.0"
-    results = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    results = {r.metric_name: r.metric_value for r in card.data.eval_results if r.dataset_name == "events_de"}
     assert results["macro-F1"] == round(metrics["model"]["macro_f1"], 4)
     assert results["micro-F1"] == round(metrics["model"]["micro_f1"], 4)
+    assert {r.dataset_name for r in card.data.eval_results} == {"events_de", "synthetic"}
     text = card.text
     assert f"{metrics['baseline']['macro_f1']:.3f}" in text  # the baseline beside the model
     assert "Telefonat" in text and "Sports bans" in text  # label names and definitions
@@ -100,6 +108,14 @@ def test_predict_scores_the_real_articles_for_all_eight_labels(pipeline):
     for row in rows:
         assert list(row["scores"]) == LABELS and all(0 <= p <= 1 for p in row["scores"].values())
         assert row["labels"] == [label for label, p in row["scores"].items() if p >= 0.5]
+
+
+def test_predict_reads_jsonl_and_ignores_labels(pipeline):
+    source, output = pipeline["root"] / "new.jsonl", pipeline["root"] / "new_predictions.jsonl"
+    source.write_text(json.dumps({"id": 7, "text": "Die Armee beschoss die Stadt.", "labels": ["x"]}) + "\n", encoding="utf-8")
+    predict(compose_config("predict", [f"run_dir={pipeline['run']}", f"input={source}", f"output={output}"]))
+    [row] = [json.loads(line) for line in output.open()]
+    assert row["id"] == "7" and list(row["scores"]) == LABELS
 
 
 def test_evaluation_refuses_a_dataset_rebuilt_differently(pipeline, tmp_path):

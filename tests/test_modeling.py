@@ -3,7 +3,10 @@ import torch
 from transformers import AutoTokenizer
 
 from ereignis.labels import Label, LabelSchema
+from collections import Counter
+
 from ereignis.modeling import ModelUnavailableError, load_model, load_tokenizer
+from ereignis.modeling.tiny import SPECIAL_TOKENS, wordpiece_vocabulary
 from tests.conftest import compose_config, synthetic_corpus
 
 SCHEMA = LabelSchema("two", (Label("summit", "Gipfel"), Label("protest", "Protest")))
@@ -17,6 +20,19 @@ def test_tiny_tokenizer_is_trained_on_the_texts_and_round_trips(tmp_path):
     assert "Gipfel" in tokenizer.get_vocab()  # cased: German nouns keep their capital
     tokenizer.save_pretrained(tmp_path)
     assert AutoTokenizer.from_pretrained(tmp_path)("Gipfel in Brüssel")["input_ids"] == tokenizer("Gipfel in Brüssel")["input_ids"]
+
+
+def test_tiny_vocabulary_is_deterministic_and_ranked_by_frequency():
+    words = Counter({"Gipfel": 5, "Gipfeltreffen": 3, "Treffen": 3, "Abend": 5, "x": 1})
+    vocabulary = wordpiece_vocabulary(words, vocab_size=60, min_frequency=2)
+    assert vocabulary[:len(SPECIAL_TOKENS)] == SPECIAL_TOKENS
+    whole = [w for w in vocabulary if w in words and len(w) > 1]  # single letters come in as characters
+    assert whole[:4] == ["Abend", "Gipfel", "Gipfeltreffen", "Treffen"]  # count, then spelling breaks ties
+    assert "Gip" in vocabulary and "##fen" in vocabulary  # word starts and endings
+    assert len(vocabulary) <= 60
+    texts = list(synthetic_corpus()[0].values())
+    cfg = compose_config("train").model
+    assert load_tokenizer(cfg, texts).get_vocab() == load_tokenizer(cfg, texts).get_vocab()
 
 
 def test_tiny_model_is_multi_label_with_the_label_map_in_its_config():

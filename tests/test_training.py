@@ -1,0 +1,53 @@
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from ereignis.data import build_dataset
+from ereignis.training import train
+from ereignis.training.train import positive_weights
+from tests.conftest import compose_config
+
+
+def test_positive_weights_balance_rare_labels_within_the_cap():
+    y = np.array([[1, 0, 0]] * 2 + [[0, 1, 0]] * 1 + [[0, 0, 0]] * 37)
+    weights = positive_weights(y, "balanced", max_weight=10.0).tolist()
+    assert weights == [10.0 if 38 / 2 > 10 else 19.0, 10.0, 1.0]  # 38/2 and 39/1 capped; no positive -> 1
+    assert positive_weights(y, "none", 10.0) is None
+    with pytest.raises(ValueError, match="balanced"):
+        positive_weights(y, "inverse", 10.0)
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    from tests.conftest import synthetic_corpus, write_folder
+
+    root = tmp_path_factory.mktemp("training")
+    articles, labels = synthetic_corpus()
+    folder = write_folder(root / "articles", articles, labels)
+    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={root / 'dataset'}"]))
+    return root / "dataset"
+
+
+def _short_run(dataset_dir, run_dir):
+    return train(compose_config("train", [f"data.output_dir={dataset_dir}", f"run_dir={run_dir}", "debug=fast",
+                                          "train.max_steps=6"]))
+
+
+def test_same_seed_same_model(dataset_dir, tmp_path):
+    first, second = _short_run(dataset_dir, tmp_path / "a"), _short_run(dataset_dir, tmp_path / "b")
+    digest = lambda run: hashlib.sha256((run / "model" / "model.safetensors").read_bytes()).hexdigest()  # noqa: E731
+    weights_a = load_file(tmp_path / "a" / "model" / "model.safetensors")
+    weights_b = load_file(tmp_path / "b" / "model" / "model.safetensors")
+    assert weights_a.keys() == weights_b.keys()
+    assert all(np.array_equal(weights_a[k], weights_b[k]) for k in weights_a), (digest(tmp_path / "a"), digest(tmp_path / "b"))
+    assert first["validation_macro_f1"] == second["validation_macro_f1"]
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["experiment"] == "debug" and manifest["pos_weight"]["phone_call"] >= 1.0
+
+
+def test_training_refuses_a_missing_dataset(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run `make data` first"):
+        _short_run(tmp_path / "nowhere", tmp_path / "run")
