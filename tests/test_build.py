@@ -71,6 +71,36 @@ def test_build_writes_the_documented_dataset_dir(tmp_path):
     assert again["test"]["id"] == dataset["test"]["id"]
 
 
+def test_near_duplicates_share_a_split(tmp_path):
+    articles, labels = synthetic_corpus(n_per_label=8)
+    story = ("Die Außenminister beider Länder trafen sich am Dienstag in Wien zu einem mehrstündigen Gespräch "
+             "über die Lage an der gemeinsamen Grenze und vereinbarten weitere Treffen der Arbeitsgruppen. ") * 2
+    for i in range(4):  # four versions of one story, each with its own update line
+        articles[f"story-{i}"] = f"Treffen in Wien\n\n{story}Aktualisierung Nummer {i}: es gibt Neues."
+        labels[f"story-{i}"] = ["summit"] if i % 2 else ["summit", "negotiation"]
+    folder = write_folder(tmp_path / "in", articles, labels)
+    output = tmp_path / "out"
+    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={output}"]))
+    stats = json.loads((output / "stats.json").read_text())
+    assert stats["near_duplicate_groups"] == [["story-0", "story-1", "story-2", "story-3"]]
+    dataset = DatasetDict.load_from_disk(str(output))
+    homes = {name for name, split in dataset.items() for i in split["id"] if i.startswith("story-")}
+    assert len(homes) == 1
+    assert sum(len(split) for split in dataset.values()) == len(articles)  # grouped, not dropped
+
+
+def test_near_duplicate_groups_follow_the_threshold(tmp_path):
+    from ereignis.data.duplicates import near_duplicate_groups
+
+    base = " ".join(f"wort{i}" for i in range(40))
+    texts = [base, base + " und noch ein Satz am Ende", "ganz anderer Text " * 5]
+    assert near_duplicate_groups(texts, threshold=0.5) == [[0, 1]]
+    assert near_duplicate_groups(texts, threshold=1.01) == []
+    stock = " Der Volltext dieses Artikels steht aus rechtlichen Gründen nicht mehr zur Verfügung."
+    teasers = ["Ein kurzer Anriss über den Gipfel." + stock, "Ein anderer Anriss über Proteste." + stock]
+    assert near_duplicate_groups(teasers, threshold=0.5) == []  # a shared stock sentence is no duplicate
+
+
 def test_conflicting_duplicate_labels_stop_the_build(tmp_path):
     articles, labels = synthetic_corpus()
     articles["zz-dup"], labels["zz-dup"] = articles["syn-003"], ["protest"]

@@ -118,6 +118,17 @@ def test_predict_reads_jsonl_and_ignores_labels(pipeline):
     assert row["id"] == "7" and list(row["scores"]) == LABELS
 
 
+def test_a_local_model_folder_loads_through_the_from_pretrained_path(pipeline, tmp_path):
+    # what a user does offline with a downloaded gbert-base: point model.name_or_path at its folder
+    local = pipeline["run"] / "model"
+    train(compose_config("train", [
+        "model=gbert_base", f"model.name_or_path={local}", "model.max_length=192", "model.learning_rate=1e-3",
+        f"data.output_dir={pipeline['dataset']}", f"run_dir={tmp_path / 'run'}", "debug=fast"]))
+    manifest = read(tmp_path / "run" / "manifest.json")
+    assert manifest["model"]["config"] == "gbert_base" and manifest["model"]["name_or_path"] == str(local)
+    assert list(read(tmp_path / "run" / "model" / "config.json")["id2label"].values()) == LABELS
+
+
 def test_evaluation_refuses_a_dataset_rebuilt_differently(pipeline, tmp_path):
     build_dataset(compose_config("build_data", [f"data.output_dir={pipeline['dataset']}", "data.split.seed=7"]))
     with pytest.raises(ValueError, match="dataset changed since training"):

@@ -1,5 +1,8 @@
 """`make data`: labelled articles -> a validated, de-duplicated, split dataset dir.
 
+Exact duplicates are dropped; near-duplicate groups are kept within one split; the split is
+multi-label stratified and fixed by its seed.
+
 Dataset dir contract (read by training and evaluation, nothing else):
     dataset_dict.json, train/, validation/, test/   a `datasets.DatasetDict`; columns
         id, title, lead, caption, bullets, body, text, labels (list of label ids)
@@ -14,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,8 @@ from datasets import Dataset, DatasetDict, Features, Sequence, Value
 from omegaconf import DictConfig, OmegaConf
 
 from ereignis.data.articles import parse_article
-from ereignis.data.readers import DataError, Record, read_records
+from ereignis.data.duplicates import drop_exact_duplicates, near_duplicate_groups
+from ereignis.data.readers import Record, read_records
 from ereignis.data.split import stratified_split
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text
 from ereignis.labels import LabelSchema
@@ -48,30 +51,6 @@ def _row(record: Record) -> dict[str, Any]:
     return {"id": record.id, "title": article.title, "lead": article.lead, "caption": article.caption,
             "bullets": list(article.bullets), "body": article.body, "text": article.text,
             "labels": list(record.labels or ())}
-
-
-def drop_exact_duplicates(rows: list[dict], records: list[Record]) -> tuple[list[dict], list[dict]]:
-    """Keep the first of each group of identical texts (whitespace and case ignored).
-
-    Identical texts in different splits would leak test answers into training. Identical texts
-    with different labels are a labelling error, not a duplicate, so they stop the build.
-    """
-    seen: dict[str, int] = {}
-    kept, dropped, problems = [], [], []
-    for index, row in enumerate(rows):
-        key = hashlib.sha256(re.sub(r"\s+", " ", row["text"]).strip().casefold().encode()).hexdigest()
-        if key in seen:
-            first = rows[seen[key]]
-            if sorted(first["labels"]) != sorted(row["labels"]):
-                problems.append(f"{records[index].source}: same text as '{first['id']}' "
-                                f"({records[seen[key]].source}) but different labels")
-            dropped.append({"id": row["id"], "duplicate_of": first["id"]})
-        else:
-            seen[key] = index
-            kept.append(row)
-    if problems:
-        raise DataError(problems)
-    return kept, dropped
 
 
 def fingerprint(input_path: Path, settings: dict[str, Any]) -> dict[str, Any]:
@@ -114,8 +93,27 @@ def _token_stats(splits: dict[str, list[dict]], model_cfg: DictConfig | None) ->
     return stats
 
 
+def grouped_split(rows: list[dict], schema: LabelSchema, groups: list[list[int]], split_cfg: DictConfig) -> dict[str, list[int]]:
+    """Stratified split in which each near-duplicate group stays together.
+
+    Each group is split as one unit carrying the union of its members' labels, then expanded.
+    """
+    unit_of = list(range(len(rows)))
+    for members in groups:
+        for member in members:
+            unit_of[member] = members[0]
+    units = sorted(set(unit_of))
+    members_of: dict[int, list[int]] = {unit: [] for unit in units}
+    for index, unit in enumerate(unit_of):
+        members_of[unit].append(index)
+    matrix = np.array([np.max([schema.multi_hot(rows[m]["labels"]) for m in members_of[unit]], axis=0)
+                       for unit in units])
+    split = stratified_split(matrix, split_cfg.validation, split_cfg.test, split_cfg.seed)
+    return {name: sorted(m for u in idx for m in members_of[units[u]]) for name, idx in split.items()}
+
+
 def dataset_stats(splits: dict[str, list[dict]], schema: LabelSchema, dropped: list[dict],
-                  model_cfg: DictConfig | None) -> dict[str, Any]:
+                  near_duplicates: list[list[str]], model_cfg: DictConfig | None) -> dict[str, Any]:
     per_split = {}
     for split, rows in splits.items():
         counts = Counter(label for row in rows for label in row["labels"])
@@ -128,7 +126,8 @@ def dataset_stats(splits: dict[str, list[dict]], schema: LabelSchema, dropped: l
             "words": _distribution([len(row["text"].split()) for row in rows]),
         }
     return {"n_articles": sum(len(rows) for rows in splits.values()), "n_exact_duplicates_dropped": len(dropped),
-            "dropped_duplicates": dropped, "splits": per_split, "tokens": _token_stats(splits, model_cfg)}
+            "dropped_duplicates": dropped, "near_duplicate_groups": near_duplicates, "splits": per_split,
+            "tokens": _token_stats(splits, model_cfg)}
 
 
 def build_dataset(cfg: DictConfig) -> Path:
@@ -142,18 +141,24 @@ def build_dataset(cfg: DictConfig) -> Path:
     if dropped:
         log.warning("dropped %d exact duplicate article(s): %s", len(dropped), dropped[:5])
 
+    near = data.near_duplicates
+    groups = near_duplicate_groups([row["text"] for row in rows], near.threshold, near.shingle_words, near.min_shared) \
+        if near.threshold is not None else []
+    if groups:
+        log.warning("%d group(s) of near-duplicate articles, each kept within one split: %s", len(groups),
+                    [[rows[i]["id"] for i in g] for g in groups[:5]])
+
     if data.split.mode == "test_only":
-        indices = {"test": np.arange(len(rows))}
+        indices = {"test": list(range(len(rows)))}
     elif data.split.mode == "stratified":
-        matrix = np.array([schema.multi_hot(row["labels"]) for row in rows])
-        indices = stratified_split(matrix, data.split.validation, data.split.test, data.split.seed)
+        indices = grouped_split(rows, schema, groups, data.split)
     else:
         raise ValueError(f"data.split.mode must be 'stratified' or 'test_only', got {data.split.mode!r}")
     splits = {name: [rows[i] for i in idx] for name, idx in indices.items()}
 
     settings = {"labels": list(schema.ids), "split": OmegaConf.to_container(data.split, resolve=True),
-                "labels_file": data.labels_file, "dedupe": "exact-text"}
-    stats = dataset_stats(splits, schema, dropped, cfg.get("model"))
+                "labels_file": data.labels_file, "near_duplicates": OmegaConf.to_container(near, resolve=True)}
+    stats = dataset_stats(splits, schema, dropped, [[rows[i]["id"] for i in g] for g in groups], cfg.get("model"))
     output = Path(data.output_dir)
     with atomic_directory(output) as tmp:
         DatasetDict({name: Dataset.from_list(split_rows, features=FEATURES)
