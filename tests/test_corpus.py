@@ -1,13 +1,15 @@
 """The embedded corpus loads through the dataset builder and meets its published minimums."""
 
 import json
+import subprocess
+import sys
 from collections import Counter
 
 import pytest
 from datasets import DatasetDict
 
 from ereignis.data import build_dataset, parse_article, read_records
-from tests.conftest import CORPUS, compose_config
+from tests.conftest import CORPUS, REPO, compose_config
 
 LABELS = ("phone_call", "summit", "counterterror_cooperation", "negotiation", "sanctions", "military_action",
           "terror_attack", "protest")
@@ -54,3 +56,10 @@ def test_corpus_keeps_austrian_and_swiss_conventions(records):
     texts = [r.text for r in records]
     assert sum("Jänner" in t for t in texts) >= 10
     assert sum("«" in t and "ß" not in t for t in texts) >= 20  # Swiss: guillemets, no ß
+
+
+def test_data_card_figures_match_the_corpus():
+    """The figures in the data card are the QA script's output for the corpus as it is now."""
+    figures = subprocess.run([sys.executable, str(REPO / "scripts" / "corpus_qa.py"), str(CORPUS)],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert figures in (CORPUS / "README.md").read_text(encoding="utf-8")

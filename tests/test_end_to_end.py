@@ -3,6 +3,7 @@ data -> train -> eval -> card -> predict, asserting on the files and numbers eac
 
 import json
 
+import numpy as np
 import pytest
 import yaml
 from huggingface_hub import ModelCard
@@ -116,6 +117,23 @@ def test_predict_reads_jsonl_and_ignores_labels(pipeline):
     predict(compose_config("predict", [f"run_dir={pipeline['run']}", f"input={source}", f"output={output}"]))
     [row] = [json.loads(line) for line in output.open()]
     assert row["id"] == "7" and list(row["scores"]) == LABELS
+
+
+def test_windows_read_long_articles_to_the_end(pipeline):
+    from datasets import DatasetDict
+
+    from ereignis.inference import load_classifier, predict_proba
+
+    model, tokenizer, _ = load_classifier(pipeline["run"] / "model")
+    texts = DatasetDict.load_from_disk(str(pipeline["dataset"]))["test"]["text"][:24]
+    first = predict_proba(model, tokenizer, texts, batch_size=8)
+    windows = predict_proba(model, tokenizer, texts, batch_size=8, long_articles="windows", stride=32)
+    long = np.array([len(tokenizer(t)["input_ids"]) > 192 for t in texts])
+    # the first window is the truncated text (batches pad differently: equal up to float noise)
+    assert (windows >= first - 1e-5).all()
+    assert (windows[long] > first[long] + 1e-3).any() and np.allclose(windows[~long], first[~long], atol=1e-5)
+    with pytest.raises(ValueError, match="truncate' or 'windows"):
+        predict_proba(model, tokenizer, texts, long_articles="chunks")
 
 
 def test_a_local_model_folder_loads_through_the_from_pretrained_path(pipeline, tmp_path):

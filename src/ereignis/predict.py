@@ -20,7 +20,8 @@ def predict(cfg: DictConfig) -> Path:
     records = read_records(cfg.input, known_labels=None, require_labels=False)
     # the same composition of title, lead, key points and body that the model was trained on
     texts = [parse_article(record.text).text for record in records]
-    probabilities = predict_proba(model, tokenizer, texts, cfg.batch_size)
+    probabilities = predict_proba(model, tokenizer, texts, cfg.batch_size, cfg.long_articles, cfg.window_stride,
+                                  cfg.max_windows)
     rows = [{"id": record.id,
              "labels": [label for label, p in zip(labels, row) if p >= cfg.threshold],
              "scores": {label: round(float(p), 4) for label, p in zip(labels, row)}}

@@ -51,9 +51,12 @@ def _limitations(manifest: dict[str, Any], metrics: dict[str, Any], stats: dict[
         if rare:
             notes.append(f"Fewer than 10 test articles for {', '.join(rare)}: their per-label scores are uncertain.")
     truncated = manifest.get("truncation", {}).get("test", {}).get("share_truncated", 0)
-    if truncated:
+    if truncated and metrics["long_articles"] == "truncate":
         notes.append(f"{truncated:.0%} of test articles exceed {manifest['model']['max_length']} tokens and are cut "
                      "there; events reported only late in a long article can be missed.")
+    elif truncated:
+        notes.append(f"{truncated:.0%} of test articles exceed {manifest['model']['max_length']} tokens; they were "
+                     "scored over overlapping windows, but training saw only each article's first window.")
     for name, result in metrics["external"].items():
         model_f1 = result["systems"]["model"]["macro_f1"]
         in_domain = test["systems"]["model"]["macro_f1"] if test else None

@@ -59,12 +59,18 @@ def render_report(metrics: dict[str, Any], schema: LabelSchema, manifest: dict[s
              f"max length {manifest['model']['max_length']} tokens",
              f"- dataset fingerprint: `{manifest['dataset']['fingerprint'][:16]}`, seed {manifest['seed']}",
              f"- decision threshold: {metrics['threshold']} for every label",
+             f"- long articles: {metrics['long_articles']} "
+             + ("(cut at the max length)" if metrics["long_articles"] == "truncate" else
+                "(overlapping windows over the whole text, highest probability per label)"),
              "- baseline: TF-IDF (word 1-2-grams) + one-vs-rest logistic regression, fitted on the same train split",
              ""]
     truncation = manifest.get("truncation", {}).get("test")
-    if truncation:
+    if truncation and metrics["long_articles"] == "truncate":
         lines += [f"{truncation['share_truncated']:.0%} of test articles are longer than the max length and are "
                   "cut there (title, lead and key points come first, so the body's end is what is lost).", ""]
+    elif truncation:
+        lines += [f"{truncation['share_truncated']:.0%} of test articles are longer than the max length and are read "
+                  "in overlapping windows; training saw only each article's first window.", ""]
     for split, result in metrics["splits"].items():
         lines += _section(f"Split: {split}", result, schema, confidence)
     for name, result in metrics["external"].items():

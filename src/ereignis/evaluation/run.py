@@ -88,12 +88,14 @@ def evaluate_run(cfg: DictConfig) -> Path:
         evaluation_sets[f"external:{name}"] = _load_dataset(Path(external_dir), schema, None)["test"]
 
     metrics: dict[str, Any] = {"run_dir": str(run_dir), "threshold": settings.threshold, "labels": list(schema.ids),
+                               "long_articles": settings.long_articles,
                                "baseline": "tfidf_logreg", "bootstrap": OmegaConf.to_container(settings.bootstrap),
                                "splits": {}, "external": {}}
     predictions: list[dict] = []
     for name, split in evaluation_sets.items():
         texts = split["text"]
-        probabilities = {"model": predict_proba(model, tokenizer, texts, settings.batch_size),
+        probabilities = {"model": predict_proba(model, tokenizer, texts, settings.batch_size, settings.long_articles,
+                                                settings.window_stride, settings.max_windows),
                          "baseline": baseline.predict_proba(texts)}
         section = "external" if name.startswith("external:") else "splits"
         metrics[section][name.removeprefix("external:")] = _score(split, probabilities, schema, settings)
