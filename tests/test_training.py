@@ -36,7 +36,8 @@ def _short_run(dataset_dir, run_dir):
                                           "train.max_steps=6"]))
 
 
-def test_same_seed_same_model(dataset_dir, tmp_path):
+def test_same_seed_same_model(dataset_dir, tmp_path, caplog):
+    caplog.set_level("INFO", logger="ereignis")
     first, second = _short_run(dataset_dir, tmp_path / "a"), _short_run(dataset_dir, tmp_path / "b")
     digest = lambda run: hashlib.sha256((run / "model" / "model.safetensors").read_bytes()).hexdigest()  # noqa: E731
     weights_a = load_file(tmp_path / "a" / "model" / "model.safetensors")
@@ -44,6 +45,7 @@ def test_same_seed_same_model(dataset_dir, tmp_path):
     assert weights_a.keys() == weights_b.keys()
     assert all(np.array_equal(weights_a[k], weights_b[k]) for k in weights_a), (digest(tmp_path / "a"), digest(tmp_path / "b"))
     assert first["validation_macro_f1"] == second["validation_macro_f1"]
+    assert any("eval_macro_f1=" in record.getMessage() for record in caplog.records)  # the training log
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert manifest["experiment"] == "debug" and manifest["pos_weight"]["phone_call"] >= 1.0
 

@@ -23,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from datasets import DatasetDict
 from omegaconf import DictConfig, OmegaConf
-from transformers import DataCollatorWithPadding, EarlyStoppingCallback, EvalPrediction, Trainer, TrainingArguments, set_seed
+from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, EvalPrediction, PrinterCallback, Trainer,
+                          TrainerCallback, TrainingArguments, set_seed)
 
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text, read_json
 from ereignis.labels import LabelSchema
@@ -80,6 +81,15 @@ def _weighted_bce(pos_weight: torch.Tensor):
         return total / num_items_in_batch
 
     return loss
+
+
+class LogToFile(TrainerCallback):
+    """Send the Trainer's per-epoch losses and metrics to the logging system, hence to train.log."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs:
+            log.info("epoch %.0f: %s", state.epoch or 0,
+                     ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items()))
 
 
 def _compute_metrics(schema: LabelSchema, threshold: float):
@@ -152,8 +162,9 @@ def train(cfg: DictConfig) -> dict:
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=_compute_metrics(schema, cfg.train.threshold),
         compute_loss_func=_weighted_bce(pos_weight) if pos_weight is not None else None,
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience)],
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience), LogToFile()],
     )
+    trainer.remove_callback(PrinterCallback)  # LogToFile prints the same lines, and keeps them
     train_output = trainer.train()
     trainer.remove_callback(EarlyStoppingCallback)  # it only watches the per-epoch validation
 
