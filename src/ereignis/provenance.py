@@ -12,7 +12,8 @@ PACKAGES = ("ereignis", "torch", "transformers", "datasets", "tokenizers", "hugg
             "accelerate", "scikit-learn", "iterative-stratification", "hydra-core", "omegaconf", "numpy")
 
 
-def git_state(cwd: str | Path = ".") -> dict[str, object]:
+def git_state(cwd: str | Path = Path(__file__).parent) -> dict[str, object]:
+    """Commit and dirty flag of the checkout the running ereignis code comes from."""
     def git(*args: str) -> str | None:
         try:
             return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True,
