@@ -59,6 +59,15 @@ def test_every_data_option_composes(data):
     assert cfg["data"]["split"]["mode"] in {"stratified", "test_only"}
 
 
+def test_custom_data_demands_an_input():
+    from omegaconf.errors import MissingMandatoryValue
+
+    cfg = compose_config("build_data", ["data=custom"])
+    with pytest.raises(MissingMandatoryValue):
+        cfg.data.input  # noqa: B018 - a user's own data never falls back to the embedded corpus
+    assert compose_config("train", ["data=custom", "data.name=my_news"]).dataset_dir.endswith("processed/my_news")
+
+
 def test_demo_preset_uses_the_offline_model():
     cfg = resolved("train", ["experiment=demo"])
     assert cfg["model"]["name"] == "tiny" and cfg["experiment_name"] == "demo"
