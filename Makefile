@@ -10,9 +10,9 @@ BIN := $(VENV)/bin
 # The CPU build of PyTorch; on a GPU machine: make install TORCH=torch
 TORCH ?= torch==2.13.0
 ARGS ?=
-# the newest run dir (of EXPERIMENT, when given)
+# the newest complete run dir (of EXPERIMENT, when given): a failed run has no manifest.json
 EXPERIMENT ?= *
-RUN ?= $(shell ls -1dt experiments/$(EXPERIMENT)/20*/ 2>/dev/null | head -1)
+RUN ?= $(shell ls -1t experiments/$(EXPERIMENT)/20*/manifest.json 2>/dev/null | head -1 | xargs -r dirname)
 SHARED_EVENTS := ../shared/events
 SHARED_NEWS := ../shared/data/gnad-events/dev.jsonl
 
@@ -51,7 +51,7 @@ demo: export HF_HUB_OFFLINE = 1
 demo: install
 	$(BIN)/ereignis-data
 	$(BIN)/ereignis-train experiment=demo
-	@set -e; run=$$(ls -1dt experiments/demo/20*/ | head -1); external=""; \
+	@set -e; run=$$(ls -1t experiments/demo/20*/manifest.json | head -1 | xargs dirname)/; external=""; \
 	if [ -f "$(SHARED_NEWS)" ]; then \
 		$(BIN)/ereignis-data data=gnad_events; external="+eval.external.gnad_events=data/processed/gnad_events"; fi; \
 	$(BIN)/ereignis-eval run_dir=$$run $$external; \
