@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
 from ereignis.metrics import bootstrap_intervals, multilabel_scores
 
@@ -44,3 +45,48 @@ def test_bootstrap_brackets_the_point_estimate_and_orders_the_difference():
     assert intervals["model_minus_baseline"]["macro_f1"]["low"] > 0
     again = bootstrap_intervals(y_true, {"model": good, "baseline": bad}, n_resamples=300, confidence=0.95, seed=1)
     assert again == intervals
+
+
+def test_counts_agree_with_scikit_learn_on_multi_column_data():
+    rng = np.random.default_rng(3)
+    y_true, y_pred = (rng.random((300, 6)) < 0.2).astype(int), (rng.random((300, 6)) < 0.25).astype(int)
+    y_true[:, 5] = 0  # a label without gold positives
+    scores = multilabel_scores(y_true, y_pred, list("abcdef"))
+    assert scores["micro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="micro", zero_division=0))
+    assert scores["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=0))
+    assert scores["subset_accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
+    for i, label in enumerate("abcdef"):
+        got = scores["per_label"][label]
+        assert (got["precision"], got["recall"], got["f1"], got["support"]) == pytest.approx(
+            (precision[i], recall[i], f1[i], support[i]))
+
+
+def test_a_single_label_is_scored_as_a_label_not_as_a_binary_task():
+    y_true, y_pred = np.array([[1], [0], [1], [0]]), np.array([[1], [1], [0], [0]])
+    scores = multilabel_scores(y_true, y_pred, ["flood"], y_score=np.array([[0.9], [0.6], [0.4], [0.1]]))
+    assert scores["per_label"]["flood"]["f1"] == pytest.approx(0.5) and scores["micro_f1"] == pytest.approx(0.5)
+    assert scores["macro_f1"] == pytest.approx(0.5) and scores["subset_accuracy"] == pytest.approx(0.5)
+
+
+def test_bootstrap_does_not_count_a_label_missing_from_a_resample_as_zero():
+    rng = np.random.default_rng(0)
+    y_true = np.zeros((200, 4), dtype=int)
+    y_true[rng.choice(200, 2, replace=False), 0] = 1  # a rare label, often absent from a resample
+    y_true[:, 1:] = rng.random((200, 3)) < 0.3
+    intervals = bootstrap_intervals(y_true, {"model": y_true.copy()}, n_resamples=300, confidence=0.95, seed=0)
+    assert intervals["model"]["macro_f1"] == {"low": 1.0, "high": 1.0}  # perfect predictions stay perfect
+
+
+def test_baseline_handles_one_label_and_constant_labels():
+    from ereignis.evaluation.baseline import TfidfBaseline
+    from tests.conftest import compose_config
+
+    settings = compose_config("eval", ["run_dir=/tmp/run"]).eval.baseline
+    texts = ["Gipfel in Wien", "Gipfel in Rom", "Protest in Bern", "Protest in Graz", "Wetter mild", "Wetter kalt"] * 2
+    one = np.array([[1], [1], [0], [0], [0], [0]] * 2)
+    assert TfidfBaseline(settings).fit(texts, one).predict_proba(texts).shape == (12, 1)
+    constant = np.hstack([one, np.zeros((12, 1), int), np.ones((12, 1), int)])
+    probabilities = TfidfBaseline(settings).fit(texts, constant).predict_proba(texts)
+    assert probabilities.shape == (12, 3) and (probabilities[:, 1] == 0).all() and (probabilities[:, 2] == 1).all()
+    assert probabilities[0, 0] > probabilities[2, 0]

@@ -68,8 +68,35 @@ def test_jsonl_errors_name_lines(tmp_path):
 
 
 def test_unlabelled_reading_ignores_labels(tmp_path):
-    folder = write_folder(tmp_path, {"a": "x"}, None)
-    assert [r.labels for r in read_records(folder, None, require_labels=False)] == [None]
+    folder = write_folder(tmp_path, {"a": "x", "b": "y"}, {"a": ["not_a_label"]})  # incomplete, unknown label
+    assert [r.labels for r in read_records(folder, KNOWN, require_labels=False)] == [None, None]
+    path = tmp_path / "new.jsonl"
+    path.write_text('{"id": 1, "text": "x", "labels": null}\n{"id": "2", "text": "y", "labels": [3]}\n', encoding="utf-8")
+    assert [(r.id, r.labels) for r in read_records(path, KNOWN, require_labels=False)] == [("1", None), ("2", None)]
+
+
+def test_a_header_only_labels_file_is_no_set_of_negatives(tmp_path):
+    folder = write_folder(tmp_path, {"a": "x", "b": "y"}, {})
+    found = problems_of(lambda: read_records(folder, KNOWN))
+    assert [p.split(": ", 1)[1] for p in found] == [f"article has no row in {folder / 'labels.csv'}"] * 2
+
+
+def test_byte_order_marks_are_tolerated(tmp_path):
+    folder = write_folder(tmp_path / "f", {}, None)
+    (folder / "a.txt").write_text("\ufeffTitel\n\nText.", encoding="utf-8")
+    (folder / "labels.csv").write_text("\ufeffid,labels\r\na,summit\r\n", encoding="utf-8")
+    [record] = read_records(folder, KNOWN)
+    assert record.labels == ("summit",) and record.text.startswith("Titel")
+    path = tmp_path / "bom.jsonl"
+    path.write_text('\ufeff{"id": "a", "text": "x", "labels": []}\n', encoding="utf-8")
+    assert [r.id for r in read_records(path, KNOWN)] == ["a"]
+
+
+def test_jsonl_ids_are_strings_or_integers(tmp_path):
+    path = tmp_path / "ids.jsonl"
+    path.write_text('{"id": " 7 ", "text": "x", "labels": []}\n{"id": true, "text": "y", "labels": []}\n', encoding="utf-8")
+    [problem] = problems_of(lambda: read_records(path, KNOWN))
+    assert f"{path}:2: 'id' must be a non-empty string or an integer, found True" == problem
 
 
 def test_bad_input_leaves_no_output_and_keeps_the_old_dataset(tmp_path):

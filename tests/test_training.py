@@ -53,3 +53,21 @@ def test_same_seed_same_model(dataset_dir, tmp_path, caplog):
 def test_training_refuses_a_missing_dataset(tmp_path):
     with pytest.raises(FileNotFoundError, match="run `make data` first"):
         _short_run(tmp_path / "nowhere", tmp_path / "run")
+
+
+def test_a_one_label_taxonomy_trains_and_evaluates(tmp_path):
+    from ereignis.evaluation import evaluate_run
+    from tests.conftest import synthetic_corpus, write_folder
+
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "one.yaml").write_text("name: one\nlabels:\n  - {id: summit, name: Gipfeltreffen}\n")
+    articles, labels = synthetic_corpus()
+    labels = {k: [x for x in v if x == "summit"] for k, v in labels.items()}
+    folder = write_folder(tmp_path / "articles", articles, labels)
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    build_dataset(compose_config("build_data", [search, "labels=one", f"data.input={folder}",
+                                                f"data.output_dir={tmp_path / 'dataset'}"]))
+    _short_run(tmp_path / "dataset", tmp_path / "run")
+    evaluate_run(compose_config("eval", [f"run_dir={tmp_path / 'run'}", "eval.bootstrap.n_resamples=20"]))
+    metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
+    assert list(metrics["splits"]["test"]["systems"]["baseline"]["per_label"]) == ["summit"]

@@ -10,14 +10,15 @@ import torch
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 
-def load_classifier(model_dir: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[str]]:
-    """Model, tokenizer and label order from a run's `model/` folder, as a user would load them."""
+def load_classifier(model_dir: str | Path, device: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[str]]:
+    """Model, tokenizer and label order from a run's `model/` folder, as a user would load them,
+    on `device` (default: the GPU when there is one)."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").exists():
         raise FileNotFoundError(f"{model_dir}: no trained model here (config.json missing)")
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    model.eval()
+    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
     labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
     return model, tokenizer, labels
 

@@ -1,15 +1,38 @@
-"""Multi-label metrics (scikit-learn, no hub download), shared by training and evaluation."""
+"""Multi-label metrics, shared by training and evaluation (no hub download).
+
+F1 counts are computed per label column with numpy, so one label or one trainable label behaves
+like eight (scikit-learn reads a single indicator column as a binary task); the tests check them
+against scikit-learn on multi-column data. Average precision comes from scikit-learn.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import accuracy_score, average_precision_score, f1_score, precision_recall_fscore_support
+from sklearn.metrics import average_precision_score
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+
+
+def _counts(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True positives, false positives, false negatives per label column."""
+    return ((y_true & y_pred).sum(axis=0), (~y_true & y_pred).sum(axis=0), (y_true & ~y_pred).sum(axis=0))
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator/denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    numerator, denominator = np.asarray(numerator, dtype=float), np.asarray(denominator, dtype=float)
+    return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
+
+
+def _summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    tp, fp, fn = _counts(y_true, y_pred)
+    return {"micro_f1": float(_ratio(2 * tp.sum(), 2 * tp.sum() + fp.sum() + fn.sum())),
+            "macro_f1": float(_ratio(2 * tp, 2 * tp + fp + fn).mean()),
+            "subset_accuracy": float((y_true == y_pred).all(axis=1).mean())}
 
 
 def multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray, label_ids: Sequence[str],
@@ -22,18 +45,18 @@ def multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray, label_ids: Sequenc
     conservative choice: macro-F1 is never inflated by labels the test split lacks. `n_labels_scored`
     says how many labels have test positives at all.
     """
-    y_true, y_pred = np.asarray(y_true, dtype=int), np.asarray(y_pred, dtype=int)
-    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, average=None, zero_division=0)
-    present = y_true.sum(axis=0) > 0
+    y_true, y_pred = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
+    tp, fp, fn = _counts(y_true, y_pred)
+    precision, recall, f1 = _ratio(tp, tp + fp), _ratio(tp, tp + fn), _ratio(2 * tp, 2 * tp + fp + fn)
+    support = y_true.sum(axis=0)
+    present = support > 0
     average_precision = [float(average_precision_score(y_true[:, i], y_score[:, i])) if y_score is not None and present[i]
                          else None for i in range(y_true.shape[1])]
     scored = [ap for ap in average_precision if ap is not None]
     return {
-        "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
-        "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        **_summary(y_true, y_pred),
         # the same mean over only the labels that have gold positives here
         "macro_f1_present_labels": float(f1[present].mean()) if present.any() else 0.0,
-        "subset_accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_average_precision": float(np.mean(scored)) if scored else None,  # labels with positives
         "n_examples": int(len(y_true)),
         "n_labels_scored": int(present.sum()),
@@ -45,29 +68,36 @@ def multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray, label_ids: Sequenc
     }
 
 
-SUMMARY_METRICS = {
-    "micro_f1": lambda t, p: f1_score(t, p, average="micro", zero_division=0),
-    "macro_f1": lambda t, p: f1_score(t, p, average="macro", zero_division=0),
-    "subset_accuracy": accuracy_score,
-}
-
-
 def bootstrap_intervals(y_true: np.ndarray, predictions: dict[str, np.ndarray], n_resamples: int,
                         confidence: float, seed: int) -> dict[str, dict[str, dict[str, float]]]:
     """Percentile bootstrap over articles for each system's summary metrics, and for the paired
     difference of the first system against each other one (the same resamples serve every system).
 
+    Macro-F1 in a resample averages over the labels that have a gold positive in it, scaled by the
+    share of labels with positives in the full set: a rare label that a resample happens to miss is
+    left out rather than counted as F1 0, which would drag the interval below the point estimate.
+
     Returns {system: {metric: {low, high}}} plus {"<first>_minus_<system>": {metric: {low, high}}}.
     """
-    y_true = np.asarray(y_true, dtype=int)
+    y_true = np.asarray(y_true, dtype=bool)
+    predictions = {name: np.asarray(pred, dtype=bool) for name, pred in predictions.items()}
     names = list(predictions)
+    scale = (y_true.sum(axis=0) > 0).mean()
     rng = np.random.default_rng(seed)
-    draws = {name: {metric: np.empty(n_resamples) for metric in SUMMARY_METRICS} for name in names}
+    metrics = ("micro_f1", "macro_f1", "subset_accuracy")
+    draws = {name: {metric: np.empty(n_resamples) for metric in metrics} for name in names}
     for r in range(n_resamples):
         idx = rng.integers(0, len(y_true), len(y_true))
+        truth = y_true[idx]
+        present = truth.any(axis=0)
         for name in names:
-            for metric, score in SUMMARY_METRICS.items():
-                draws[name][metric][r] = score(y_true[idx], np.asarray(predictions[name], dtype=int)[idx])
+            pred = predictions[name][idx]
+            summary = _summary(truth, pred)
+            tp, fp, fn = _counts(truth, pred)
+            per_label = _ratio(2 * tp, 2 * tp + fp + fn)
+            summary["macro_f1"] = float(per_label[present].mean() * scale) if present.any() else 0.0
+            for metric in metrics:
+                draws[name][metric][r] = summary[metric]
     alpha = (1 - confidence) / 2
 
     def interval(values: np.ndarray) -> dict[str, float]:
@@ -76,5 +106,5 @@ def bootstrap_intervals(y_true: np.ndarray, predictions: dict[str, np.ndarray], 
     result = {name: {metric: interval(values) for metric, values in draws[name].items()} for name in names}
     for name in names[1:]:
         result[f"{names[0]}_minus_{name}"] = {metric: interval(draws[names[0]][metric] - draws[name][metric])
-                                             for metric in SUMMARY_METRICS}
+                                             for metric in metrics}
     return result

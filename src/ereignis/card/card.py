@@ -78,7 +78,9 @@ def build_card(run_dir: str | Path, license: str = "apache-2.0", model_name: str
     run_cfg = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
     model_name = model_name or f"ereignis-{manifest['experiment']}"
     dataset_name = run_cfg["data"]["name"]
-    base_model = manifest["model"]["name_or_path"]
+    name_or_path = manifest["model"]["name_or_path"]
+    # a hub id names the base model; a local folder is no valid `base_model` on the hub
+    base_model = name_or_path if name_or_path and not Path(name_or_path).exists() else None
 
     card_data = ModelCardData(
         language=schema.language, license=license, model_name=model_name, library_name="transformers",
@@ -87,7 +89,7 @@ def build_card(run_dir: str | Path, license: str = "apache-2.0", model_name: str
         eval_results=_eval_results(metrics, dataset_name))
     return ModelCard.from_template(
         card_data, template_path=str(TEMPLATE), model_name=model_name, repo_id=repo_id or f"<your-org>/{model_name}",
-        schema=schema, manifest=manifest, metrics=metrics, stats=stats, train=run_cfg["train"],
+        schema=schema, manifest=manifest, metrics=metrics, stats=stats, train=run_cfg["train"], base_model=base_model,
         dataset_name=dataset_name, limitations=_limitations(manifest, metrics, stats))
 
 

@@ -53,10 +53,13 @@ def _row(record: Record) -> dict[str, Any]:
             "labels": list(record.labels or ())}
 
 
-def fingerprint(input_path: Path, settings: dict[str, Any]) -> dict[str, Any]:
-    """sha256 over every input file's relative path and bytes, plus the build settings."""
+def fingerprint(input_path: Path, labels_file: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """sha256 over the relative path and bytes of every file the build reads, plus the build settings.
+
+    Only those files: editing a data card or notes beside the articles changes no data.
+    """
     digest = hashlib.sha256()
-    files = sorted(p for p in input_path.rglob("*") if p.is_file()) if input_path.is_dir() else [input_path]
+    files = sorted([*input_path.glob("*.txt"), input_path / labels_file]) if input_path.is_dir() else [input_path]
     for path in files:
         digest.update(str(path.relative_to(input_path.parent)).encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
@@ -142,8 +145,8 @@ def build_dataset(cfg: DictConfig) -> Path:
         log.warning("dropped %d exact duplicate article(s): %s", len(dropped), dropped[:5])
 
     near = data.near_duplicates
-    groups = near_duplicate_groups([row["text"] for row in rows], near.threshold, near.shingle_words, near.min_shared) \
-        if near.threshold is not None else []
+    groups = near_duplicate_groups([row["text"] for row in rows], near.threshold, near.shingle_words, near.min_shared,
+                                   near.max_shared_by) if near.threshold is not None else []
     if groups:
         log.warning("%d group(s) of near-duplicate articles, each kept within one split: %s", len(groups),
                     [[rows[i]["id"] for i in g] for g in groups[:5]])
@@ -165,7 +168,7 @@ def build_dataset(cfg: DictConfig) -> Path:
                      for name, split_rows in splits.items()}).save_to_disk(str(tmp))
         schema.save(tmp / "labels.json")
         atomic_write_json(tmp / "stats.json", stats)
-        atomic_write_json(tmp / "fingerprint.json", fingerprint(input_path, settings))
+        atomic_write_json(tmp / "fingerprint.json", fingerprint(input_path, data.labels_file, settings))
         atomic_write_text(tmp / "build_config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     log.info("dataset with %s articles written to %s", {k: len(v) for k, v in splits.items()}, output)
     return output

@@ -51,7 +51,7 @@ def read_folder(folder: str | Path, known_labels: tuple[str, ...] | None, labels
     texts: dict[str, str] = {}
     for path in sorted(folder.glob("*.txt")):
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is no part of the title
         except UnicodeDecodeError as err:
             problems.append(f"{path}:1: not UTF-8 ({err.reason} at byte {err.start})")
             continue
@@ -65,9 +65,10 @@ def read_folder(folder: str | Path, known_labels: tuple[str, ...] | None, labels
     if require_labels:  # unlabelled reading (prediction) ignores any labels file
         labels_path = folder / labels_file
         if labels_path.exists():
-            labels = _read_labels_csv(labels_path, known_labels, set(texts), problems)
+            read = _read_labels_csv(labels_path, known_labels, set(texts), problems)
+            labels = read or {}
             # with an unreadable header no row was read, so "no row" for every article would be noise
-            for article_id in sorted(set(texts) - set(labels)) if labels else ():
+            for article_id in sorted(set(texts) - set(labels)) if read is not None else ():
                 problems.append(f"{folder / (article_id + '.txt')}:1: article has no row in {labels_path}")
         else:
             problems.append(f"{labels_path}: labels file not found")
@@ -78,15 +79,16 @@ def read_folder(folder: str | Path, known_labels: tuple[str, ...] | None, labels
 
 
 def _read_labels_csv(path: Path, known: tuple[str, ...] | None, article_ids: set[str],
-                     problems: list[str]) -> dict[str, tuple[str, ...]]:
+                     problems: list[str]) -> dict[str, tuple[str, ...]] | None:
+    """Labels per id; None (and a problem) when the header is unreadable."""
     labels: dict[str, tuple[str, ...]] = {}
     first_seen: dict[str, int] = {}
-    with open(path, encoding="utf-8", newline="") as handle:
+    with open(path, encoding="utf-8-sig", newline="") as handle:  # Excel's "CSV UTF-8" starts with a BOM
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None or [h.strip() for h in header] != ["id", "labels"]:
             problems.append(f"{path}:1: header must be 'id,labels', found {','.join(header or [])!r}")
-            return labels
+            return None
         for row in reader:
             line = reader.line_num
             if not row or not any(cell.strip() for cell in row):
@@ -114,7 +116,7 @@ def read_jsonl(path: str | Path, known_labels: tuple[str, ...] | None, require_l
     problems: list[str] = []
     records: list[Record] = []
     first_seen: dict[str, int] = {}
-    with open(path, encoding="utf-8") as handle:
+    with open(path, encoding="utf-8-sig") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -128,10 +130,10 @@ def read_jsonl(path: str | Path, known_labels: tuple[str, ...] | None, require_l
                 problems.append(f"{where}: expected a JSON object")
                 continue
             article_id, text = obj.get("id"), obj.get("text")
-            if not isinstance(article_id, (str, int)) or str(article_id).strip() == "":
-                problems.append(f"{where}: missing or empty 'id'")
+            if isinstance(article_id, bool) or not isinstance(article_id, (str, int)) or not str(article_id).strip():
+                problems.append(f"{where}: 'id' must be a non-empty string or an integer, found {article_id!r}")
                 continue
-            article_id = str(article_id)
+            article_id = str(article_id).strip()
             if article_id in first_seen:
                 problems.append(f"{where}: duplicate id '{article_id}' (first at line {first_seen[article_id]})")
                 continue
@@ -140,7 +142,7 @@ def read_jsonl(path: str | Path, known_labels: tuple[str, ...] | None, require_l
                 problems.append(f"{where}: empty text for id '{article_id}'")
                 continue
             labels = None
-            if "labels" in obj:
+            if require_labels and "labels" in obj:  # unlabelled reading (prediction) ignores labels
                 raw = obj["labels"]
                 if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
                     problems.append(f"{where}: 'labels' must be a list of strings")

@@ -1,4 +1,4 @@
-"""The honest baseline beside every model: TF-IDF + one-vs-rest logistic regression."""
+"""The honest baseline beside every model: TF-IDF + one logistic regression per label."""
 
 from __future__ import annotations
 
@@ -8,31 +8,36 @@ import numpy as np
 from omegaconf import DictConfig
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.multiclass import OneVsRestClassifier
-from sklearn.pipeline import Pipeline
 
 
 class TfidfBaseline:
-    """Fitted on the model's own train split; a label without positives there scores 0 everywhere."""
+    """One-vs-rest by hand: one classifier per label column, fitted on the model's own train split.
+
+    (scikit-learn's OneVsRestClassifier reads a single label column as a binary task and returns
+    two columns.) A label that is constant in the train split (never or always present) predicts
+    that constant.
+    """
 
     def __init__(self, cfg: DictConfig, seed: int = 0):
         self.cfg, self.seed = cfg, seed
-        self.pipeline: Pipeline | None = None
-        self.trainable: np.ndarray | None = None
+        self.vectorizer = TfidfVectorizer(ngram_range=tuple(cfg.ngram_range), min_df=cfg.min_df,
+                                          max_features=cfg.max_features, sublinear_tf=cfg.sublinear_tf)
+        self.columns: list[LogisticRegression | float] = []
 
     def fit(self, texts: Sequence[str], y: np.ndarray) -> TfidfBaseline:
         y = np.asarray(y, dtype=int)
-        self.trainable = (y.sum(axis=0) > 0) & (y.sum(axis=0) < len(y))  # OvR needs both classes
-        self.pipeline = Pipeline([
-            ("tfidf", TfidfVectorizer(ngram_range=tuple(self.cfg.ngram_range), min_df=self.cfg.min_df,
-                                      max_features=self.cfg.max_features, sublinear_tf=self.cfg.sublinear_tf)),
-            ("classifier", OneVsRestClassifier(LogisticRegression(
-                C=self.cfg.C, class_weight=self.cfg.class_weight, max_iter=2000, random_state=self.seed))),
-        ])
-        self.pipeline.fit(list(texts), y[:, self.trainable])
+        features = self.vectorizer.fit_transform(list(texts))
+        self.columns = [
+            float(y[0, j]) if y[:, j].min() == y[:, j].max() else
+            LogisticRegression(C=self.cfg.C, class_weight=self.cfg.class_weight, max_iter=2000,
+                               random_state=self.seed).fit(features, y[:, j])
+            for j in range(y.shape[1])
+        ]
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        probabilities = np.zeros((len(texts), len(self.trainable)), dtype=np.float32)
-        probabilities[:, self.trainable] = self.pipeline.predict_proba(list(texts))
-        return probabilities
+        features = self.vectorizer.transform(list(texts))
+        return np.column_stack([
+            column.predict_proba(features)[:, 1] if isinstance(column, LogisticRegression)
+            else np.full(len(texts), column) for column in self.columns
+        ]).astype(np.float32)

@@ -25,7 +25,7 @@ def _verdict(delta: dict[str, float]) -> str:
     return "no clear difference between model and baseline (interval contains 0)"
 
 
-def _section(title: str, result: dict[str, Any], schema: LabelSchema, confidence: float) -> list[str]:
+def _section(title: str, result: dict[str, Any], schema: LabelSchema, confidence: float, threshold: float) -> list[str]:
     systems, intervals = result["systems"], result["intervals"]
     lines = [f"## {title} (n = {result['n']})", "",
              f"| system | {' | '.join(name for _, name in SUMMARY)} | macro AP |", "|---|" + "---|" * (len(SUMMARY) + 1)]
@@ -39,7 +39,7 @@ def _section(title: str, result: dict[str, Any], schema: LabelSchema, confidence
                       f"(paired bootstrap): {_verdict(delta['macro_f1'])}."]
     lines += ["", f"Brackets: {confidence:.0%} percentile bootstrap intervals over articles.", "",
               "AP: average precision, threshold-free (mean over labels with positives). High AP with low F1 "
-              "means the 0.5 threshold suits this data badly, not that the ranking is poor.", "",
+              f"means the {threshold} threshold suits this data badly, not that the ranking is poor.", "",
               "| label | support | model precision | model recall | model F1 | model AP | baseline F1 | baseline AP |",
               "|---|---|---|---|---|---|---|---|"]
     for label in schema.ids:
@@ -62,7 +62,8 @@ def render_report(metrics: dict[str, Any], schema: LabelSchema, manifest: dict[s
              f"- long articles: {metrics['long_articles']} "
              + ("(cut at the max length)" if metrics["long_articles"] == "truncate" else
                 "(overlapping windows over the whole text, highest probability per label)"),
-             "- baseline: TF-IDF (word 1-2-grams) + one-vs-rest logistic regression, fitted on the same train split",
+             f"- baseline: TF-IDF (word {'-'.join(map(str, metrics['baseline_settings']['ngram_range']))}-grams) + "
+             "one logistic regression per label, fitted on the same train split",
              ""]
     truncation = manifest.get("truncation", {}).get("test")
     if truncation and metrics["long_articles"] == "truncate":
@@ -72,7 +73,7 @@ def render_report(metrics: dict[str, Any], schema: LabelSchema, manifest: dict[s
         lines += [f"{truncation['share_truncated']:.0%} of test articles are longer than the max length and are read "
                   "in overlapping windows; training saw only each article's first window.", ""]
     for split, result in metrics["splits"].items():
-        lines += _section(f"Split: {split}", result, schema, confidence)
+        lines += _section(f"Split: {split}", result, schema, confidence, metrics["threshold"])
     for name, result in metrics["external"].items():
-        lines += _section(f"External test set: {name}", result, schema, confidence)
+        lines += _section(f"External test set: {name}", result, schema, confidence, metrics["threshold"])
     return "\n".join(lines)

@@ -89,7 +89,8 @@ def evaluate_run(cfg: DictConfig) -> Path:
 
     metrics: dict[str, Any] = {"run_dir": str(run_dir), "threshold": settings.threshold, "labels": list(schema.ids),
                                "long_articles": settings.long_articles,
-                               "baseline": "tfidf_logreg", "bootstrap": OmegaConf.to_container(settings.bootstrap),
+                               "baseline": "tfidf_logreg",
+                               "baseline_settings": OmegaConf.to_container(settings.baseline), "bootstrap": OmegaConf.to_container(settings.bootstrap),
                                "splits": {}, "external": {}}
     predictions: list[dict] = []
     for name, split in evaluation_sets.items():

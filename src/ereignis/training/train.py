@@ -48,7 +48,8 @@ def _encode(dataset: DatasetDict, tokenizer, schema: LabelSchema, max_length: in
         encoded["n_tokens_full"] = [len(ids) for ids in full]
         return encoded
 
-    encoded = dataset.map(encode, batched=True, remove_columns=dataset["train"].column_names)
+    # in memory: no cache files in the dataset dir, which belongs to the data stage
+    encoded = dataset.map(encode, batched=True, remove_columns=dataset["train"].column_names, keep_in_memory=True)
     truncation = {split: {"n_truncated": int(np.sum(np.asarray(part["n_tokens_full"]) > max_length)),
                           "share_truncated": round(float(np.mean(np.asarray(part["n_tokens_full"]) > max_length)), 4)}
                   for split, part in encoded.items()}
