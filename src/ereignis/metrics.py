@@ -28,10 +28,12 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return np.divide(numerator, denominator, out=np.zeros_like(numerator), where=denominator > 0)
 
 
-def _summary(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    tp, fp, fn = _counts(y_true, y_pred)
+def _summary(y_true: np.ndarray, y_pred: np.ndarray, counts: tuple[np.ndarray, np.ndarray, np.ndarray],
+             per_label_f1: np.ndarray) -> dict[str, float]:
+    """Micro-F1, macro-F1 and subset accuracy from the already computed counts and per-label F1."""
+    tp, fp, fn = counts
     return {"micro_f1": float(_ratio(2 * tp.sum(), 2 * tp.sum() + fp.sum() + fn.sum())),
-            "macro_f1": float(_ratio(2 * tp, 2 * tp + fp + fn).mean()),
+            "macro_f1": float(per_label_f1.mean()),
             "subset_accuracy": float((y_true == y_pred).all(axis=1).mean())}
 
 
@@ -46,7 +48,7 @@ def multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray, label_ids: Sequenc
     says how many labels have test positives at all.
     """
     y_true, y_pred = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
-    tp, fp, fn = _counts(y_true, y_pred)
+    counts = tp, fp, fn = _counts(y_true, y_pred)
     precision, recall, f1 = _ratio(tp, tp + fp), _ratio(tp, tp + fn), _ratio(2 * tp, 2 * tp + fp + fn)
     support = y_true.sum(axis=0)
     present = support > 0
@@ -54,7 +56,7 @@ def multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray, label_ids: Sequenc
                          else None for i in range(y_true.shape[1])]
     scored = [ap for ap in average_precision if ap is not None]
     return {
-        **_summary(y_true, y_pred),
+        **_summary(y_true, y_pred, counts, f1),
         # the same mean over only the labels that have gold positives here
         "macro_f1_present_labels": float(f1[present].mean()) if present.any() else 0.0,
         "macro_average_precision": float(np.mean(scored)) if scored else None,  # labels with positives
@@ -92,9 +94,9 @@ def bootstrap_intervals(y_true: np.ndarray, predictions: dict[str, np.ndarray], 
         present = truth.any(axis=0)
         for name in names:
             pred = predictions[name][idx]
-            summary = _summary(truth, pred)
-            tp, fp, fn = _counts(truth, pred)
+            counts = tp, fp, fn = _counts(truth, pred)
             per_label = _ratio(2 * tp, 2 * tp + fp + fn)
+            summary = _summary(truth, pred, counts, per_label)
             summary["macro_f1"] = float(per_label[present].mean() * scale) if present.any() else 0.0
             for metric in metrics:
                 draws[name][metric][r] = summary[metric]

@@ -88,10 +88,9 @@ def evaluate_run(cfg: DictConfig) -> Path:
         evaluation_sets[f"external:{name}"] = _load_dataset(Path(external_dir), schema, None)["test"]
 
     metrics: dict[str, Any] = {"run_dir": str(run_dir), "threshold": settings.threshold, "labels": list(schema.ids),
-                               "long_articles": settings.long_articles,
-                               "baseline": "tfidf_logreg",
-                               "baseline_settings": OmegaConf.to_container(settings.baseline), "bootstrap": OmegaConf.to_container(settings.bootstrap),
-                               "splits": {}, "external": {}}
+                               "long_articles": settings.long_articles, "baseline": "tfidf_logreg",
+                               "baseline_settings": OmegaConf.to_container(settings.baseline),
+                               "bootstrap": OmegaConf.to_container(settings.bootstrap), "splits": {}, "external": {}}
     predictions: list[dict] = []
     for name, split in evaluation_sets.items():
         texts = split["text"]
