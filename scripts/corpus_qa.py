@@ -21,7 +21,7 @@ from sklearn.metrics import cohen_kappa_score
 
 from ereignis.data import parse_article, read_records
 
-LABELS_YAML = Path(__file__).resolve().parents[1] / "configs" / "labels" / "events_de.yaml"
+LABELS_YAML = Path(__file__).resolve().parents[1] / "src" / "ereignis" / "configs" / "labels" / "events_de.yaml"
 
 
 def read_pass(path: Path) -> dict[str, set[str]]:

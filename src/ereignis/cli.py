@@ -7,8 +7,9 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-# configs/ sits beside src/ in the repository (an editable install, as `make` sets up).
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+# The configs ship inside the package, so a wheel install finds them; a user adds a folder of
+# their own with `hydra.searchpath=[file:///path/to/configs]`.
+CONFIG_DIR = str(Path(__file__).resolve().parent / "configs")
 
 
 def _quiet_progress_bars() -> None:

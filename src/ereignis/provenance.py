@@ -8,7 +8,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("ereignis", "torch", "transformers", "datasets", "tokenizers", "huggingface_hub", "evaluate",
+PACKAGES = ("ereignis", "torch", "transformers", "datasets", "tokenizers", "huggingface_hub",
             "accelerate", "scikit-learn", "iterative-stratification", "hydra-core", "omegaconf", "numpy")
 
 
