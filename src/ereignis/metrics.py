@@ -7,7 +7,7 @@ against scikit-learn on multi-column data. Average precision comes from scikit-l
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from sklearn.metrics import average_precision_score
@@ -70,6 +70,40 @@ def multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray, label_ids: Sequenc
     }
 
 
+_CHUNK_CELLS = 4_000_000  # resamples x articles of draw counts held at once (32 MB of float64)
+
+
+def _resample_counts(n_articles: int, n_resamples: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Chunks of (resamples, n_articles) draw counts.
+
+    Each resample is still one `rng.integers(0, n, n)` call, so the same seed draws the same
+    articles as a loop over resamples would.
+    """
+    chunk = max(1, _CHUNK_CELLS // n_articles)
+    for start in range(0, n_resamples, chunk):
+        rows = min(chunk, n_resamples - start)
+        counts = np.empty((rows, n_articles))
+        for row in counts:
+            row[:] = np.bincount(rng.integers(0, n_articles, n_articles), minlength=n_articles)
+        yield counts
+
+
+def _mean_over_present(per_label: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Row-wise mean of `per_label` over the columns `present` marks, 0 for a row without any.
+
+    Rows are grouped by their pattern, and each group's values are laid out row after row (C order)
+    as `row[mask]` would be, so numpy adds them in the same order (pairwise from 8 values on) and
+    every mean equals `row[mask].mean()` to the last bit.
+    """
+    means = np.zeros(len(per_label))
+    patterns, which = np.unique(present, axis=0, return_inverse=True)
+    for index, pattern in enumerate(patterns):
+        if pattern.any():
+            rows = which.ravel() == index
+            means[rows] = np.ascontiguousarray(per_label[rows][:, pattern]).mean(axis=1)
+    return means
+
+
 def bootstrap_intervals(y_true: np.ndarray, predictions: dict[str, np.ndarray], n_resamples: int,
                         confidence: float, seed: int) -> dict[str, dict[str, dict[str, float]]]:
     """Percentile bootstrap over articles for each system's summary metrics, and for the paired
@@ -84,22 +118,27 @@ def bootstrap_intervals(y_true: np.ndarray, predictions: dict[str, np.ndarray], 
     y_true = np.asarray(y_true, dtype=bool)
     predictions = {name: np.asarray(pred, dtype=bool) for name, pred in predictions.items()}
     names = list(predictions)
+    n_articles, n_labels = y_true.shape
     scale = (y_true.sum(axis=0) > 0).mean()
-    rng = np.random.default_rng(seed)
+    # One row per article: its gold labels, then per system its true positives, false positives and
+    # false negatives per label and whether every label is right. A resample's counts are the draw
+    # counts times these rows, one matrix product per chunk of resamples.
+    per_article = np.hstack([y_true] + [block for pred in predictions.values() for block in (
+        y_true & pred, ~y_true & pred, y_true & ~pred, (y_true == pred).all(axis=1, keepdims=True))]).astype(np.float64)
+    sums = np.concatenate([counts @ per_article for counts in
+                           _resample_counts(n_articles, n_resamples, np.random.default_rng(seed))])
+    present = sums[:, :n_labels] > 0
+    width = 3 * n_labels + 1
+    draws = {}
+    for position, name in enumerate(names):
+        block = sums[:, n_labels + position * width:n_labels + (position + 1) * width]
+        tp, fp, fn = block[:, :n_labels], block[:, n_labels:2 * n_labels], block[:, 2 * n_labels:3 * n_labels]
+        per_label = _ratio(2 * tp, 2 * tp + fp + fn)
+        total_tp = tp.sum(axis=1)  # whole numbers, so the order of summing changes nothing
+        draws[name] = {"micro_f1": _ratio(2 * total_tp, 2 * total_tp + fp.sum(axis=1) + fn.sum(axis=1)),
+                       "macro_f1": _mean_over_present(per_label, present) * scale,
+                       "subset_accuracy": block[:, 3 * n_labels] / n_articles}
     metrics = ("micro_f1", "macro_f1", "subset_accuracy")
-    draws = {name: {metric: np.empty(n_resamples) for metric in metrics} for name in names}
-    for r in range(n_resamples):
-        idx = rng.integers(0, len(y_true), len(y_true))
-        truth = y_true[idx]
-        present = truth.any(axis=0)
-        for name in names:
-            pred = predictions[name][idx]
-            counts = tp, fp, fn = _counts(truth, pred)
-            per_label = _ratio(2 * tp, 2 * tp + fp + fn)
-            summary = _summary(truth, pred, counts, per_label)
-            summary["macro_f1"] = float(per_label[present].mean() * scale) if present.any() else 0.0
-            for metric in metrics:
-                draws[name][metric][r] = summary[metric]
     alpha = (1 - confidence) / 2
 
     def interval(values: np.ndarray) -> dict[str, float]:
