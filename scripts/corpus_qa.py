@@ -60,7 +60,8 @@ def main() -> None:
 
     out += ["", "## Length (words)", "", "| min | p25 | median | p75 | p90 | max | over 600 | over 1000 |",
             "|---|---|---|---|---|---|---|---|",
-            f"| {words.min()} | {np.percentile(words, 25):.0f} | {np.median(words):.0f} | {np.percentile(words, 75):.0f} "
+            f"| {words.min()} | {np.percentile(words, 25):.0f} | {np.median(words):.0f} "
+            f"| {np.percentile(words, 75):.0f} "
             f"| {np.percentile(words, 90):.0f} | {words.max()} | {(words > 600).sum()} | {(words > 1000).sum()} |"]
 
     grams = {r.id: shingles(r.text) for r in records}
@@ -71,7 +72,8 @@ def main() -> None:
             if shared > overlap:
                 overlap, pair = shared, (a, b)
     out += ["", "## Near-duplicates", "",
-            f"Largest share of 8-word sequences that one article shares with another: {overlap:.1%} ({pair[0]}, {pair[1]})."
+            f"Largest share of 8-word sequences that one article shares with another: {overlap:.1%} "
+            f"({pair[0]}, {pair[1]})."
             if pair else "No shared 8-word sequences."]
 
     pass1, pass2 = folder / "annotation" / "pass1.csv", folder / "annotation" / "pass2.csv"
@@ -83,10 +85,11 @@ def main() -> None:
         for label in ids:
             x = [label in first[i] for i in common]
             y = [label in second[i] for i in common]
-            out.append(f"| `{label}` | {sum(x)} | {sum(y)} | {sum(a and b for a, b in zip(x, y))} | "
+            out.append(f"| `{label}` | {sum(x)} | {sum(y)} | {sum(a and b for a, b in zip(x, y, strict=True))} | "
                        f"{cohen_kappa_score(x, y):.2f} | {sum(label in labels[i] for i in common)} |")
         exact = sum(first[i] == second[i] for i in common)
-        out += ["", f"Identical label sets in both passes: {exact} of {len(common)} articles ({exact / len(common):.0%})."]
+        out += ["", f"Identical label sets in both passes: {exact} of {len(common)} articles "
+                    f"({exact / len(common):.0%})."]
     print("\n".join(out))
 
 

@@ -58,7 +58,8 @@ def test_build_writes_the_documented_dataset_dir(tmp_path):
     stats = json.loads((output / "stats.json").read_text())
     assert stats["n_exact_duplicates_dropped"] == 1
     assert stats["dropped_duplicates"] == [{"id": "zz-dup", "duplicate_of": "syn-003"}]
-    total = {label: sum(s["label_counts"][label] for s in stats["splits"].values()) for label in stats["splits"]["train"]["label_counts"]}
+    total = {label: sum(s["label_counts"][label] for s in stats["splits"].values())
+             for label in stats["splits"]["train"]["label_counts"]}
     assert total == {label: sum(label in v for k, v in labels.items() if k != "zz-dup") for label in total}
     assert stats["tokens"]["available"] and stats["tokens"]["max_length"] == 256
     assert 0 <= stats["tokens"]["splits"]["test"]["share_over_max_length"] <= 1

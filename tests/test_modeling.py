@@ -1,10 +1,10 @@
+from collections import Counter
+
 import pytest
 import torch
 from transformers import AutoTokenizer
 
 from ereignis.labels import Label, LabelSchema
-from collections import Counter
-
 from ereignis.modeling import ModelUnavailableError, load_model, load_tokenizer
 from ereignis.modeling.tiny import SPECIAL_TOKENS, wordpiece_vocabulary
 from tests.conftest import compose_config, synthetic_corpus
@@ -19,7 +19,8 @@ def test_tiny_tokenizer_is_trained_on_the_texts_and_round_trips(tmp_path):
     assert tokenizer.convert_ids_to_tokens(encoded)[0] == "[CLS]" and tokenizer.unk_token_id not in encoded
     assert "Gipfel" in tokenizer.get_vocab()  # cased: German nouns keep their capital
     tokenizer.save_pretrained(tmp_path)
-    assert AutoTokenizer.from_pretrained(tmp_path)("Gipfel in Brüssel")["input_ids"] == tokenizer("Gipfel in Brüssel")["input_ids"]
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert reloaded("Gipfel in Brüssel")["input_ids"] == tokenizer("Gipfel in Brüssel")["input_ids"]
 
 
 def test_tiny_vocabulary_is_deterministic_and_ranked_by_frequency():

@@ -12,8 +12,10 @@ Run dir contract (read by evaluation, card and prediction):
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import shutil
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,14 +25,25 @@ import torch
 import torch.nn.functional as F
 from datasets import DatasetDict
 from omegaconf import DictConfig, OmegaConf
-from transformers import (DataCollatorWithPadding, EarlyStoppingCallback, EvalPrediction, PrinterCallback, Trainer,
-                          TrainerCallback, TrainingArguments, set_seed)
+from transformers import (
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    EvalPrediction,
+    PrinterCallback,
+    ProgressCallback,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.integrations import TensorBoardCallback, is_tensorboard_available
 
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text, read_json
 from ereignis.labels import LabelSchema
 from ereignis.metrics import multilabel_scores, sigmoid
 from ereignis.modeling import load_model, load_tokenizer
 from ereignis.provenance import git_state, hardware, package_versions
+from ereignis.runs import RunDir, records_status
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +98,22 @@ def _weighted_bce(pos_weight: torch.Tensor):
 
 
 class LogToFile(TrainerCallback):
-    """Send the Trainer's per-epoch losses and metrics to the logging system, hence to train.log."""
+    """Send the Trainer's step losses and per-epoch metrics to the logging system, hence to train.log."""
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs:
-            log.info("epoch %.0f: %s", state.epoch or 0,
+            log.info("step %d, epoch %.2f: %s", state.global_step, state.epoch or 0,
                      ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in logs.items()))
+
+
+class ProgressBarsOnly(ProgressCallback):
+    """The Trainer's progress bars without their copy of the log lines, which LogToFile prints already."""
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        return None
+
+
+REPORTERS = ("none", "tensorboard")
 
 
 def _compute_metrics(schema: LabelSchema, threshold: float):
@@ -106,7 +129,16 @@ def _training_arguments(cfg: DictConfig, output_dir: Path) -> TrainingArguments:
     t = cfg.train
     if t.precision not in PRECISIONS:
         raise ValueError(f"train.precision must be one of {sorted(PRECISIONS)}, got {t.precision!r}")
-    return TrainingArguments(
+    if t.report_to not in REPORTERS:
+        raise ValueError(f"train.report_to must be one of {list(REPORTERS)}, got {t.report_to!r}")
+    if t.report_to == "tensorboard" and not is_tensorboard_available():
+        raise ValueError("train.report_to=tensorboard needs TensorBoard: pip install 'ereignis[tensorboard]'")
+    extra = OmegaConf.to_container(t.extra_args, resolve=True)
+    unknown = sorted(set(extra) - {field.name for field in dataclasses.fields(TrainingArguments)})
+    if unknown:
+        raise ValueError(f"train.extra_args: {unknown} are no transformers.TrainingArguments; see "
+                         "https://huggingface.co/docs/transformers/main_classes/trainer#transformers.TrainingArguments")
+    settings = dict(
         output_dir=str(output_dir),
         learning_rate=t.learning_rate,
         num_train_epochs=t.epochs,
@@ -119,7 +151,9 @@ def _training_arguments(cfg: DictConfig, output_dir: Path) -> TrainingArguments:
         lr_scheduler_type=t.lr_scheduler,
         eval_strategy="epoch",
         save_strategy="epoch",
-        logging_strategy="epoch",
+        save_only_model=not t.resumable,  # optimizer state and RNG only where a resume may need them
+        logging_strategy="steps",
+        logging_steps=t.logging_steps,
         load_best_model_at_end=True,
         metric_for_best_model="macro_f1",
         greater_is_better=True,
@@ -130,13 +164,15 @@ def _training_arguments(cfg: DictConfig, output_dir: Path) -> TrainingArguments:
         dataloader_num_workers=t.num_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
         torch_compile=t.torch_compile,
-        report_to="none",
-        disable_tqdm=True,
+        report_to=t.report_to,
+        disable_tqdm=not sys.stderr.isatty(),  # bars in a terminal; in logs and CI output one line per update
         use_cpu=t.use_cpu,
         **PRECISIONS[t.precision],
     )
+    return TrainingArguments(**{**settings, **extra})
 
 
+@records_status
 def train(cfg: DictConfig) -> dict:
     """Fine-tune on the dataset dir's train split, select on validation macro-F1; return the metrics."""
     started = time.time()
@@ -166,7 +202,13 @@ def train(cfg: DictConfig) -> dict:
         callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience), LogToFile()],
     )
     trainer.remove_callback(PrinterCallback)  # LogToFile prints the same lines, and keeps them
-    train_output = trainer.train()
+    if trainer.pop_callback(ProgressCallback):
+        trainer.add_callback(ProgressBarsOnly)
+    if trainer.pop_callback(TensorBoardCallback):  # by default it writes into checkpoints/, which goes at the end
+        from torch.utils.tensorboard import SummaryWriter
+
+        trainer.add_callback(TensorBoardCallback(SummaryWriter(str(RunDir(run_dir).tensorboard_dir))))
+    train_output = trainer.train(resume_from_checkpoint=RunDir(run_dir).resume_checkpoint(cfg.train.resume))
     trainer.remove_callback(EarlyStoppingCallback)  # it only watches the per-epoch validation
 
     metrics = {"train": {**train_output.metrics, "log_history": trainer.state.log_history,
@@ -189,7 +231,8 @@ def train(cfg: DictConfig) -> dict:
         "experiment": cfg.experiment_name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seed": cfg.seed,
-        "dataset": {"dir": str(dataset_dir), "fingerprint": read_json(dataset_dir / "fingerprint.json")["sha256"],
+        "dataset": {**RunDir(run_dir).dataset_entry(dataset_dir),
+                    "fingerprint": read_json(dataset_dir / "fingerprint.json")["sha256"],
                     "n_articles": {split: len(part) for split, part in dataset.items()}},
         "model": {"config": cfg.model.name, "name_or_path": cfg.model.name_or_path,
                   "max_length": cfg.model.max_length, "n_parameters": int(model.num_parameters())},
@@ -197,6 +240,7 @@ def train(cfg: DictConfig) -> dict:
         "pos_weight": dict(zip(schema.ids, pos_weight.tolist())) if pos_weight is not None else None,
         "best_validation_macro_f1": trainer.state.best_metric,
         "epochs_run": trainer.state.epoch,
+        "training_arguments": trainer.args.to_dict(),
         "git": git_state(),
         "packages": package_versions(),
         "hardware": hardware(),
