@@ -26,7 +26,7 @@ from datasets import Dataset, DatasetDict, Features, Sequence, Value
 from omegaconf import DictConfig, OmegaConf
 
 from ereignis.data.articles import parse_article
-from ereignis.data.duplicates import drop_exact_duplicates, near_duplicate_groups
+from ereignis.data.duplicates import exact_duplicates, exact_key, near_duplicate_groups, normalised_words
 from ereignis.data.readers import Record, read_records
 from ereignis.data.split import stratified_split
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text
@@ -140,7 +140,10 @@ def build_dataset(cfg: DictConfig) -> Path:
     input_path = Path(data.input)
     records = read_records(input_path, schema.ids, require_labels=True, labels_file=data.labels_file)
     records.sort(key=lambda r: r.id)  # file-listing order must not change the split
-    rows, dropped = drop_exact_duplicates([_row(r) for r in records], records)
+    rows = [_row(r) for r in records]
+    keep, dropped = exact_duplicates([exact_key(normalised_words(row["text"])) for row in rows],
+                                     [row["labels"] for row in rows], [r.id for r in records], [r.source for r in records])
+    rows = [row for row, kept in zip(rows, keep) if kept]
     if dropped:
         log.warning("dropped %d exact duplicate article(s): %s", len(dropped), dropped[:5])
 
