@@ -16,7 +16,8 @@ def problems_of(call) -> list[str]:
 
 
 def test_folder_reads_ids_texts_and_labels(tmp_path):
-    folder = write_folder(tmp_path, {"a": "Titel\n\nText.", "b": "Titel\n\nText zwei."}, {"a": ["summit", "protest"], "b": []})
+    folder = write_folder(tmp_path, {"a": "Titel\n\nText.", "b": "Titel\n\nText zwei."},
+                          {"a": ["summit", "protest"], "b": []})
     records = {r.id: r for r in read_records(folder, KNOWN)}
     assert records["a"].labels == ("summit", "protest") and records["b"].labels == ()
 
@@ -47,7 +48,7 @@ def test_bad_labels_header(tmp_path):
     folder = write_folder(tmp_path, {"a": "x"}, None)
     (folder / "labels.csv").write_text("article,tags\na,summit\n", encoding="utf-8")
     [problem] = problems_of(lambda: read_records(folder, KNOWN))
-    assert "labels.csv:1: header must be 'id,labels'" in problem
+    assert "labels.csv:1: header must name the columns 'id', 'labels', separated by ',', ';' or tabs" in problem
 
 
 def test_jsonl_errors_name_lines(tmp_path):
@@ -71,7 +72,8 @@ def test_unlabelled_reading_ignores_labels(tmp_path):
     folder = write_folder(tmp_path, {"a": "x", "b": "y"}, {"a": ["not_a_label"]})  # incomplete, unknown label
     assert [r.labels for r in read_records(folder, KNOWN, require_labels=False)] == [None, None]
     path = tmp_path / "new.jsonl"
-    path.write_text('{"id": 1, "text": "x", "labels": null}\n{"id": "2", "text": "y", "labels": [3]}\n', encoding="utf-8")
+    path.write_text('{"id": 1, "text": "x", "labels": null}\n{"id": "2", "text": "y", "labels": [3]}\n',
+                    encoding="utf-8")
     assert [(r.id, r.labels) for r in read_records(path, KNOWN, require_labels=False)] == [("1", None), ("2", None)]
 
 
@@ -94,7 +96,8 @@ def test_byte_order_marks_are_tolerated(tmp_path):
 
 def test_jsonl_ids_are_strings_or_integers(tmp_path):
     path = tmp_path / "ids.jsonl"
-    path.write_text('{"id": " 7 ", "text": "x", "labels": []}\n{"id": true, "text": "y", "labels": []}\n', encoding="utf-8")
+    path.write_text('{"id": " 7 ", "text": "x", "labels": []}\n{"id": true, "text": "y", "labels": []}\n',
+                    encoding="utf-8")
     [problem] = problems_of(lambda: read_records(path, KNOWN))
     assert f"{path}:2: 'id' must be a non-empty string or an integer, found True" == problem
 

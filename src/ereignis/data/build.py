@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ereignis.data.articles import parse_article
 from ereignis.data.duplicates import exact_duplicates, exact_key, near_duplicate_groups, normalised_words
-from ereignis.data.readers import Record, read_records
+from ereignis.data.readers import DataError, Record, read_records
 from ereignis.data.split import stratified_split
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text
 from ereignis.labels import LabelSchema
@@ -115,6 +116,30 @@ def grouped_split(rows: list[dict], schema: LabelSchema, groups: list[list[int]]
     return {name: sorted(m for u in idx for m in members_of[units[u]]) for name, idx in split.items()}
 
 
+def require_enough_for_split(input_path: Path, n_units: int, split_cfg: DictConfig,
+                             sizes: dict[str, int] | None = None) -> None:
+    """One message when the articles cannot fill every split the config asks for: before splitting (`sizes`
+    None), when there are too few to give each split one; after, when the stratifier has left a split empty
+    anyway (few articles with sparse labels). An empty split would otherwise fail deep in `datasets`
+    ("Keys mismatch") or scikit-learn. `n_units` counts a near-duplicate group once: it is split as one."""
+    shares = {"validation": split_cfg.validation, "test": split_cfg.test}
+    asked = [share for share in shares.values() if share > 0]
+    needed = max([1 + len(asked), *(math.ceil(1 / share - 1e-9) for share in asked)])
+    if sizes is None:
+        if n_units >= needed:
+            return
+        found = (f"{n_units} article(s) (near-duplicate groups counted once), fewer than the {needed} that "
+                 f"validation={shares['validation']} and test={shares['test']} need to give each split one")
+    else:
+        empty = [name for name, size in sizes.items() if size == 0 and (name == "train" or shares[name] > 0)]
+        if not empty:
+            return
+        found = (f"the stratified split of {n_units} article(s) left {' and '.join(empty)} empty: too few articles "
+                 f"per label to spread")
+    raise DataError([f"{input_path}: too little labelled data for the split: {found}; add labelled articles, or "
+                     "build an evaluation-only set with data.split.mode=test_only"])
+
+
 def dataset_stats(splits: dict[str, list[dict]], schema: LabelSchema, dropped: list[dict],
                   near_duplicates: list[list[str]], model_cfg: DictConfig | None) -> dict[str, Any]:
     per_split = {}
@@ -138,7 +163,10 @@ def build_dataset(cfg: DictConfig) -> Path:
     schema = LabelSchema.from_dict(OmegaConf.to_container(cfg.labels, resolve=True))
     data = cfg.data
     input_path = Path(data.input)
-    records = read_records(input_path, schema.ids, require_labels=True, labels_file=data.labels_file)
+    reading = {"max_article_chars": data.max_article_chars, "fallback_encoding": data.fallback_encoding,
+               "columns": OmegaConf.to_container(data.columns, resolve=True)}
+    records = read_records(input_path, schema.ids, require_labels=True, labels_file=data.labels_file, **reading)
+    log.info("read %d labelled article(s) from %s", len(records), input_path)
     records.sort(key=lambda r: r.id)  # file-listing order must not change the split
     rows = [_row(r) for r in records]
     keep, dropped = exact_duplicates([exact_key(normalised_words(row["text"])) for row in rows],
@@ -148,6 +176,7 @@ def build_dataset(cfg: DictConfig) -> Path:
         log.warning("dropped %d exact duplicate article(s): %s", len(dropped), dropped[:5])
 
     near = data.near_duplicates
+    log.info("%d article(s) after dropping exact duplicates; looking for near-duplicates", len(rows))
     groups = near_duplicate_groups([row["text"] for row in rows], near.threshold, near.shingle_words, near.min_shared,
                                    near.max_shared_by) if near.threshold is not None else []
     if groups:
@@ -157,13 +186,17 @@ def build_dataset(cfg: DictConfig) -> Path:
     if data.split.mode == "test_only":
         indices = {"test": list(range(len(rows)))}
     elif data.split.mode == "stratified":
+        n_units = len(rows) - sum(len(group) - 1 for group in groups)
+        require_enough_for_split(input_path, n_units, data.split)
         indices = grouped_split(rows, schema, groups, data.split)
+        require_enough_for_split(input_path, n_units, data.split, {name: len(idx) for name, idx in indices.items()})
     else:
         raise ValueError(f"data.split.mode must be 'stratified' or 'test_only', got {data.split.mode!r}")
     splits = {name: [rows[i] for i in idx] for name, idx in indices.items()}
 
     settings = {"labels": list(schema.ids), "split": OmegaConf.to_container(data.split, resolve=True),
-                "labels_file": data.labels_file, "near_duplicates": OmegaConf.to_container(near, resolve=True)}
+                "labels_file": data.labels_file, "reading": reading,
+                "near_duplicates": OmegaConf.to_container(near, resolve=True)}
     stats = dataset_stats(splits, schema, dropped, [[rows[i]["id"] for i in g] for g in groups], cfg.get("model"))
     output = Path(data.output_dir)
     with atomic_directory(output) as tmp:
