@@ -7,7 +7,7 @@ import tracemalloc
 import pytest
 
 from ereignis.data import DataError, read_records
-from ereignis.data.build import build_dataset
+from ereignis.data.build import build_dataset, require_enough_for_split
 from tests.conftest import compose_config, synthetic_corpus, write_folder
 
 KNOWN = ("phone_call", "summit", "protest")
@@ -38,6 +38,15 @@ def test_utf16_labels_csv_from_excel_is_read(tmp_path):
     # Excel's "Unicode text": UTF-16 with a byte-order mark, tab-separated, CRLF
     folder = folder_with_labels(tmp_path, "id\tlabels\r\na\tsummit\r\nb\tprotest\r\n".encode("utf-16"))
     assert labels_of(read_records(folder, KNOWN)) == {"a": ("summit",), "b": ("protest",)}
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32"])
+def test_jsonl_with_a_byte_order_mark_is_read(tmp_path, encoding):
+    path = tmp_path / "articles.jsonl"
+    lines = [{"id": "a", "text": "Gipfel in Brüssel", "labels": ["summit"]}, {"id": "b", "text": "Köln", "labels": []}]
+    path.write_bytes("".join(json.dumps(line, ensure_ascii=False) + "\r\n" for line in lines).encode(encoding))
+    assert [(r.id, r.text, r.labels, r.source) for r in read_records(path, KNOWN)] == [
+        ("a", "Gipfel in Brüssel", ("summit",), f"{path}:1"), ("b", "Köln", (), f"{path}:2")]
 
 
 def test_latin1_jsonl_names_line_offset_guess_and_conversion(tmp_path):
@@ -131,6 +140,15 @@ def test_five_labelled_articles_get_one_message_saying_what_is_needed(tmp_path):
     test_only = compose_config("build_data", [f"data.input={folder}", f"data.output_dir={output}",
                                               "data.split.mode=test_only"])
     assert build_dataset(test_only) == output
+
+
+def test_a_split_the_stratifier_leaves_empty_is_one_message_too(tmp_path):
+    split = compose_config("build_data").data.split
+    require_enough_for_split(tmp_path, 9, split, {"train": 9, "validation": 1, "test": 1})  # nothing to say
+    assert problems_of(lambda: require_enough_for_split(tmp_path, 9, split, {"train": 9, "validation": 0, "test": 0})) \
+        == [f"{tmp_path}: too little labelled data for the split: the stratified split of 9 article(s) left validation "
+            "and test empty: too few articles per label to spread; add labelled articles, or build an evaluation-only "
+            "set with data.split.mode=test_only"]
 
 
 def test_labels_are_stripped_and_matched_ignoring_case_in_every_format(tmp_path):

@@ -1,4 +1,5 @@
 import json
+import logging
 
 import pytest
 
@@ -121,3 +122,12 @@ def test_bad_input_leaves_no_output_and_keeps_the_old_dataset(tmp_path):
     with pytest.raises(DataError):
         build_dataset(compose_config("build_data", [f"data.input={bad}", f"data.output_dir={fresh}"]))
     assert not fresh.exists()
+
+
+def test_long_reads_log_their_progress(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("ereignis.data.readers.PROGRESS_EVERY_S", 0.0)  # report after every file
+    folder = write_folder(tmp_path, {"a": "x", "b": "y"}, {"a": [], "b": ["summit"]})
+    with caplog.at_level(logging.INFO, logger="ereignis.data.readers"):
+        read_records(folder, KNOWN)
+    assert [record.getMessage() for record in caplog.records] == [
+        f"read 1 of 2 article files in {folder}", f"read 2 of 2 article files in {folder}"]
