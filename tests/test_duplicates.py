@@ -104,8 +104,8 @@ def test_exact_duplicates_keep_the_first_and_stop_on_conflicting_labels():
     texts = ["Ein Text.", "ein  TEXT.", "Ein anderer Text.", "EIN TEXT."]
     keys = [exact_key(normalised_words(text)) for text in texts]
     ids, sources = ["a", "b", "c", "d"], [f"in.jsonl:{i}" for i in range(1, 5)]
-    keep, dropped = exact_duplicates(keys, [("x",), ("x",), (), ("x",)], ids, sources)
+    keep, dropped = exact_duplicates(keys, np.array([[1, 0], [1, 0], [0, 0], [1, 0]]), ids, sources)
     assert keep.tolist() == [True, False, True, False]
     assert dropped == [{"id": "b", "duplicate_of": "a"}, {"id": "d", "duplicate_of": "a"}]
     with pytest.raises(DataError, match=r"in.jsonl:4: same text as 'a' \(in.jsonl:1\) but different labels"):
-        exact_duplicates(keys, [("x",), ("x",), (), ("y",)], ids, sources)
+        exact_duplicates(keys, np.array([[1, 0], [1, 0], [0, 0], [0, 1]]), ids, sources)

@@ -7,7 +7,8 @@ Dataset dir contract (read by training and evaluation, nothing else):
     dataset_dict.json, train/, validation/, test/   a `datasets.DatasetDict`; columns
         id, title, lead, caption, bullets, body, text, labels (list of label ids)
     labels.json        the label schema, in model output order
-    stats.json         counts per label and split, word and token lengths, share over max length
+    stats.json         counts per label and split, word lengths; token lengths and the share over max length
+                       from a fixed sample of each split
     fingerprint.json   sha256 of the input files and the build settings
     build_config.yaml  the resolved config that built it
 """
@@ -18,22 +19,31 @@ import hashlib
 import json
 import logging
 import math
-from collections import Counter
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from datasets import Dataset, DatasetDict, Features, Sequence, Value
+import pyarrow as pa
+from datasets import Features, Sequence, Value
 from omegaconf import DictConfig, OmegaConf
 
 from ereignis.data.articles import parse_article
-from ereignis.data.duplicates import exact_duplicates, exact_key, near_duplicate_groups, normalised_words
-from ereignis.data.readers import DataError, Record, read_records
+from ereignis.data.duplicates import NearDuplicateIndex, exact_duplicates, exact_key, normalised_words
+from ereignis.data.readers import DataError, Record, iter_records
 from ereignis.data.split import stratified_split
+from ereignis.data.streaming import DatasetDirWriter, SortedRuns, sort_positions
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text
 from ereignis.labels import LabelSchema
 
 log = logging.getLogger(__name__)
+
+BATCH_ROWS = 2_000  # articles parsed, hashed and staged at a time
+TOKEN_SAMPLE = 2_000  # articles per split whose token lengths are counted
+TOKEN_SAMPLE_SEED = 0
 
 FEATURES = Features({
     "id": Value("string"),
@@ -63,57 +73,69 @@ def fingerprint(input_path: Path, labels_file: str, settings: dict[str, Any]) ->
     files = sorted([*input_path.glob("*.txt"), input_path / labels_file]) if input_path.is_dir() else [input_path]
     for path in files:
         digest.update(str(path.relative_to(input_path.parent)).encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        with open(path, "rb") as handle:  # in blocks: the input may be larger than memory
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return {"sha256": digest.hexdigest(), "n_files": len(files), "settings": settings}
 
 
-def _distribution(values: list[int]) -> dict[str, float]:
-    if not values:
+def _distribution(values: np.ndarray | list[int]) -> dict[str, float]:
+    if not len(values):
         return {}
     array = np.asarray(values)
     return {"min": int(array.min()), "p50": float(np.percentile(array, 50)), "p90": float(np.percentile(array, 90)),
             "p95": float(np.percentile(array, 95)), "max": int(array.max()), "mean": round(float(array.mean()), 1)}
 
 
-def _token_stats(splits: dict[str, list[dict]], model_cfg: DictConfig | None) -> dict[str, Any]:
-    """Token lengths under the configured model's tokenizer, and the share cut at max_length."""
+def _token_stats(samples: dict[str, list[str]], model_cfg: DictConfig | None) -> dict[str, Any]:
+    """Token lengths under the configured model's tokenizer, and the share cut at max_length, from a
+    fixed-seed sample of each split (`TOKEN_SAMPLE` articles): a share from 2,000 articles is within
+    about a percentage point (one standard error) of the whole split's, at the same cost for any
+    corpus size. The tiny model's vocabulary is fitted to the training sample."""
     if model_cfg is None:
         return {"available": False, "reason": "no model configured"}
     from ereignis.modeling import ModelUnavailableError, load_tokenizer
 
     try:
-        tokenizer = load_tokenizer(model_cfg, [row["text"] for row in splits.get("train", [])])
+        tokenizer = load_tokenizer(model_cfg, samples.get("train", []))
     except ModelUnavailableError as err:
         log.warning("token statistics skipped: %s", err)
         return {"available": False, "reason": str(err)}
     max_length = int(model_cfg.max_length)
-    stats: dict[str, Any] = {"available": True, "model": model_cfg.name, "max_length": max_length, "splits": {}}
-    for split, rows in splits.items():
-        lengths = [len(ids) for ids in tokenizer([row["text"] for row in rows], verbose=False)["input_ids"]] if rows else []
+    stats: dict[str, Any] = {"available": True, "model": model_cfg.name, "max_length": max_length,
+                             "sample": {"per_split": TOKEN_SAMPLE, "seed": TOKEN_SAMPLE_SEED}, "splits": {}}
+    for split, texts in samples.items():
+        lengths = [len(ids) for ids in tokenizer(texts, verbose=False)["input_ids"]] if texts else []
         over = sum(length > max_length for length in lengths)
-        stats["splits"][split] = {"distribution": _distribution(lengths), "n_over_max_length": over,
+        stats["splits"][split] = {"n_sampled": len(lengths), "distribution": _distribution(lengths),
+                                  "n_over_max_length": over,
                                   "share_over_max_length": round(over / len(lengths), 4) if lengths else 0.0}
     return stats
 
 
-def grouped_split(rows: list[dict], schema: LabelSchema, groups: list[list[int]], split_cfg: DictConfig) -> dict[str, list[int]]:
-    """Stratified split in which each near-duplicate group stays together.
+def token_sample(indices: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The articles (sorted positions) whose tokens `_token_stats` counts: a fixed-seed draw per split."""
+    rng = np.random.default_rng(TOKEN_SAMPLE_SEED)
+    return {split: np.sort(rng.choice(idx, size=min(len(idx), TOKEN_SAMPLE), replace=False))
+            for split, idx in indices.items()}
+
+
+def grouped_split(labels: np.ndarray, groups: list[list[int]], split_cfg: DictConfig) -> dict[str, np.ndarray]:
+    """Stratified split (sorted positions per split) in which each near-duplicate group stays together.
 
     Each group is split as one unit carrying the union of its members' labels, then expanded.
     """
-    unit_of = list(range(len(rows)))
+    unit_of = np.arange(len(labels))
     for members in groups:
-        for member in members:
-            unit_of[member] = members[0]
-    units = sorted(set(unit_of))
-    members_of: dict[int, list[int]] = {unit: [] for unit in units}
-    for index, unit in enumerate(unit_of):
-        members_of[unit].append(index)
-    matrix = np.array([np.max([schema.multi_hot(rows[m]["labels"]) for m in members_of[unit]], axis=0)
-                       for unit in units])
+        unit_of[members] = members[0]
+    units, unit_index = np.unique(unit_of, return_inverse=True)
+    matrix = np.zeros((len(units), labels.shape[1]), dtype=labels.dtype)
+    np.logical_or.at(matrix, unit_index, labels)
     split = stratified_split(matrix, split_cfg.validation, split_cfg.test, split_cfg.seed)
-    return {name: sorted(m for u in idx for m in members_of[units[u]]) for name, idx in split.items()}
+    split_of_unit = np.empty(len(units), dtype=np.int64)
+    for number, idx in enumerate(split.values()):
+        split_of_unit[idx] = number
+    return {name: np.flatnonzero(split_of_unit[unit_index] == number) for number, name in enumerate(split)}
 
 
 def require_enough_for_split(input_path: Path, n_units: int, split_cfg: DictConfig,
@@ -140,71 +162,154 @@ def require_enough_for_split(input_path: Path, n_units: int, split_cfg: DictConf
                      "build an evaluation-only set with data.split.mode=test_only"])
 
 
-def dataset_stats(splits: dict[str, list[dict]], schema: LabelSchema, dropped: list[dict],
-                  near_duplicates: list[list[str]], model_cfg: DictConfig | None) -> dict[str, Any]:
+def dataset_stats(indices: dict[str, np.ndarray], articles: _Articles, schema: LabelSchema, dropped: list[dict],
+                  near_duplicates: list[list[str]], tokens: dict[str, Any]) -> dict[str, Any]:
     per_split = {}
-    for split, rows in splits.items():
-        counts = Counter(label for row in rows for label in row["labels"])
+    for split, idx in indices.items():
+        labels = articles.labels[idx]
+        n_labels = labels.sum(axis=1)
         per_split[split] = {
-            "n_articles": len(rows),
-            "label_counts": {label: counts.get(label, 0) for label in schema.ids},
-            "n_without_label": sum(not row["labels"] for row in rows),
-            "n_multi_label": sum(len(row["labels"]) > 1 for row in rows),
-            "n_structured": sum(bool(row["bullets"]) for row in rows),
-            "words": _distribution([len(row["text"].split()) for row in rows]),
+            "n_articles": len(idx),
+            "label_counts": dict(zip(schema.ids, labels.sum(axis=0).tolist())),
+            "n_without_label": int((n_labels == 0).sum()),
+            "n_multi_label": int((n_labels > 1).sum()),
+            "n_structured": int(articles.structured[idx].sum()),
+            "words": _distribution(articles.words[idx]),
         }
-    return {"n_articles": sum(len(rows) for rows in splits.values()), "n_exact_duplicates_dropped": len(dropped),
+    return {"n_articles": sum(len(idx) for idx in indices.values()), "n_exact_duplicates_dropped": len(dropped),
             "dropped_duplicates": dropped, "near_duplicate_groups": near_duplicates, "splits": per_split,
-            "tokens": _token_stats(splits, model_cfg)}
+            "tokens": tokens}
+
+
+@dataclass(frozen=True)
+class _Articles:
+    """What the build holds per article while the rows wait on disk: no text, a few numbers."""
+
+    ids: list[str]
+    sources: list[str]
+    keys: list[bytes]  # `exact_key` of the text
+    labels: np.ndarray  # (articles, labels) bool, in schema order
+    words: np.ndarray
+    structured: np.ndarray  # has a key-points box
+
+    def subset(self, positions: np.ndarray) -> _Articles:
+        return _Articles([self.ids[p] for p in positions], [self.sources[p] for p in positions],
+                         [self.keys[p] for p in positions], self.labels[positions], self.words[positions],
+                         self.structured[positions])
+
+
+def _stage(records: Iterable[Record], schema: LabelSchema, runs: SortedRuns,
+           index: NearDuplicateIndex | None) -> _Articles:
+    """Parse the records a batch at a time onto disk (`runs`) and into the near-duplicate `index`,
+    keeping per article only what the split and the statistics need."""
+    ids, sources, keys, labels, words, structured = [], [], [], [], [], []
+    column = {label: i for i, label in enumerate(schema.ids)}
+    records = iter(records)
+    while batch := list(islice(records, BATCH_ROWS)):
+        rows = [_row(record) for record in batch]
+        word_lists = [normalised_words(row["text"]) for row in rows]
+        runs.add(rows)
+        if index is not None:
+            index.add(word_lists)
+        ids += [record.id for record in batch]
+        sources += [record.source for record in batch]
+        keys += [exact_key(row_words) for row_words in word_lists]
+        words += [len(row_words) for row_words in word_lists]
+        structured += [bool(row["bullets"]) for row in rows]
+        batch_labels = np.zeros((len(rows), len(schema.ids)), dtype=bool)
+        for number, row in enumerate(rows):
+            batch_labels[number, [column[label] for label in row["labels"]]] = True
+        labels.append(batch_labels)
+    runs.finish()
+    return _Articles(ids, sources, keys, np.concatenate(labels or [np.zeros((0, len(schema.ids)), dtype=bool)]),
+                     np.array(words, dtype=np.int64), np.array(structured, dtype=bool))
+
+
+def _write_splits(folder: Path, tables: Iterator[pa.Table], indices: dict[str, np.ndarray],
+                  sample: dict[str, np.ndarray], fingerprint_sha: str) -> dict[str, list[str]]:
+    """Write the rows, arriving in id order, to their splits; return the texts of the token sample."""
+    names = list(indices)
+    split_of = np.empty(sum(len(idx) for idx in indices.values()), dtype=np.int64)
+    in_sample = np.zeros(len(split_of), dtype=bool)
+    for number, name in enumerate(names):
+        split_of[indices[name]] = number
+        in_sample[sample[name]] = True
+    writer = DatasetDirWriter(folder, FEATURES, names)
+    texts: dict[str, list[str]] = {name: [] for name in names}
+    start = 0
+    for table in tables:
+        here = np.arange(start, start + len(table))
+        start += len(table)
+        for number, name in enumerate(names):
+            mine = split_of[here] == number
+            writer.write(name, table.filter(mine))
+            texts[name] += table.filter(mine & in_sample[here]).column("text").to_pylist()
+    writer.finish(fingerprint_sha)
+    return texts
 
 
 def build_dataset(cfg: DictConfig) -> Path:
-    """Read, validate, de-duplicate and split the labelled input; write the dataset dir atomically."""
+    """Read, validate, de-duplicate and split the labelled input; write the dataset dir atomically.
+
+    The input is streamed: each batch of articles is parsed, hashed for duplicates and
+    staged on disk as Arrow (`ereignis.data.streaming`), so memory holds a few numbers per article,
+    not the articles; the rows then go to their splits in id order.
+    """
     schema = LabelSchema.from_dict(OmegaConf.to_container(cfg.labels, resolve=True))
     data = cfg.data
     input_path = Path(data.input)
     reading = {"max_article_chars": data.max_article_chars, "fallback_encoding": data.fallback_encoding,
                "columns": OmegaConf.to_container(data.columns, resolve=True)}
-    records = read_records(input_path, schema.ids, require_labels=True, labels_file=data.labels_file, **reading)
-    log.info("read %d labelled article(s) from %s", len(records), input_path)
-    records.sort(key=lambda r: r.id)  # file-listing order must not change the split
-    rows = [_row(r) for r in records]
-    keep, dropped = exact_duplicates([exact_key(normalised_words(row["text"])) for row in rows],
-                                     [row["labels"] for row in rows], [r.id for r in records], [r.source for r in records])
-    rows = [row for row, kept in zip(rows, keep) if kept]
-    if dropped:
-        log.warning("dropped %d exact duplicate article(s): %s", len(dropped), dropped[:5])
-
+    records = iter_records(input_path, schema.ids, require_labels=True, labels_file=data.labels_file, **reading)
     near = data.near_duplicates
-    log.info("%d article(s) after dropping exact duplicates; looking for near-duplicates", len(rows))
-    groups = near_duplicate_groups([row["text"] for row in rows], near.threshold, near.shingle_words, near.min_shared,
-                                   near.max_shared_by) if near.threshold is not None else []
-    if groups:
-        log.warning("%d group(s) of near-duplicate articles, each kept within one split: %s", len(groups),
-                    [[rows[i]["id"] for i in g] for g in groups[:5]])
-
-    if data.split.mode == "test_only":
-        indices = {"test": list(range(len(rows)))}
-    elif data.split.mode == "stratified":
-        n_units = len(rows) - sum(len(group) - 1 for group in groups)
-        require_enough_for_split(input_path, n_units, data.split)
-        indices = grouped_split(rows, schema, groups, data.split)
-        require_enough_for_split(input_path, n_units, data.split, {name: len(idx) for name, idx in indices.items()})
-    else:
-        raise ValueError(f"data.split.mode must be 'stratified' or 'test_only', got {data.split.mode!r}")
-    splits = {name: [rows[i] for i in idx] for name, idx in indices.items()}
-
     settings = {"labels": list(schema.ids), "split": OmegaConf.to_container(data.split, resolve=True),
                 "labels_file": data.labels_file, "reading": reading,
                 "near_duplicates": OmegaConf.to_container(near, resolve=True)}
-    stats = dataset_stats(splits, schema, dropped, [[rows[i]["id"] for i in g] for g in groups], cfg.get("model"))
+    fingerprint_info = fingerprint(input_path, data.labels_file, settings)
     output = Path(data.output_dir)
-    with atomic_directory(output) as tmp:
-        DatasetDict({name: Dataset.from_list(split_rows, features=FEATURES)
-                     for name, split_rows in splits.items()}).save_to_disk(str(tmp))
+    with atomic_directory(output) as tmp, NearDuplicateIndex(near.shingle_words, work_dir=tmp) as index:
+        runs = SortedRuns(tmp / "staging", FEATURES)
+        articles = _stage(records, schema, runs, index if near.threshold is not None else None)
+        log.info("read %d labelled article(s) from %s", len(articles.ids), input_path)
+        order = sort_positions(articles.ids)  # file-listing order must not change the split
+        keep, dropped = exact_duplicates([articles.keys[p] for p in order], articles.labels[order],
+                                         [articles.ids[p] for p in order], [articles.sources[p] for p in order])
+        if dropped:
+            log.warning("dropped %d exact duplicate article(s): %s", len(dropped), dropped[:5])
+        kept = order[keep]  # reading positions of the articles kept, in id order
+        articles = articles.subset(kept)
+
+        log.info("%d article(s) after dropping exact duplicates; looking for near-duplicates", len(kept))
+        groups = []
+        if near.threshold is not None:
+            in_reading = np.zeros(len(keep), dtype=bool)
+            in_reading[kept] = True
+            rank = np.empty(len(keep), dtype=np.int64)
+            rank[kept] = np.arange(len(kept))
+            found = index.groups(near.threshold, near.min_shared, near.max_shared_by, keep=in_reading)
+            groups = sorted((sorted(rank[group].tolist()) for group in found), key=lambda group: group[0])
+        if groups:
+            log.warning("%d group(s) of near-duplicate articles, each kept within one split: %s", len(groups),
+                        [[articles.ids[i] for i in g] for g in groups[:5]])
+
+        if data.split.mode == "test_only":
+            indices = {"test": np.arange(len(kept))}
+        elif data.split.mode == "stratified":
+            n_units = len(kept) - sum(len(group) - 1 for group in groups)
+            require_enough_for_split(input_path, n_units, data.split)
+            indices = grouped_split(articles.labels, groups, data.split)
+            require_enough_for_split(input_path, n_units, data.split, {name: len(idx) for name, idx in indices.items()})
+        else:
+            raise ValueError(f"data.split.mode must be 'stratified' or 'test_only', got {data.split.mode!r}")
+
+        sample = token_sample(indices)
+        texts = _write_splits(tmp, runs.in_order(kept), indices, sample, fingerprint_info["sha256"])
+        shutil.rmtree(tmp / "staging")
+        stats = dataset_stats(indices, articles, schema, dropped, [[articles.ids[i] for i in g] for g in groups],
+                              _token_stats(texts, cfg.get("model")))
         schema.save(tmp / "labels.json")
         atomic_write_json(tmp / "stats.json", stats)
-        atomic_write_json(tmp / "fingerprint.json", fingerprint(input_path, data.labels_file, settings))
+        atomic_write_json(tmp / "fingerprint.json", fingerprint_info)
         atomic_write_text(tmp / "build_config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    log.info("dataset with %s articles written to %s", {k: len(v) for k, v in splits.items()}, output)
+    log.info("dataset with %s articles written to %s", {k: len(v) for k, v in indices.items()}, output)
     return output

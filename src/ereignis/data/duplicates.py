@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from itertools import chain
 from pathlib import Path
 
@@ -51,10 +51,10 @@ def exact_key(words: Sequence[str]) -> bytes:
     return hashlib.sha256(" ".join(words).encode("utf-8", "surrogatepass")).digest()
 
 
-def exact_duplicates(keys: Sequence[bytes], labels: Sequence[Collection[str]], ids: Sequence[str],
+def exact_duplicates(keys: Sequence[bytes], labels: np.ndarray, ids: Sequence[str],
                      sources: Sequence[str]) -> tuple[np.ndarray, list[dict]]:
     """Keep the first text of each `exact_key` (in the order given); identical texts with different
-    labels are a labelling error, not a duplicate, and stop the build.
+    labels (rows of the multi-hot `labels`) are a labelling error, not a duplicate, and stop the build.
 
     Returns (which to keep, [{"id", "duplicate_of"}] for the others).
     """
@@ -66,7 +66,7 @@ def exact_duplicates(keys: Sequence[bytes], labels: Sequence[Collection[str]], i
     dropped, problems = [], []
     for index in np.flatnonzero(~keep):
         original = first[index]
-        if set(labels[original]) != set(labels[index]):
+        if not np.array_equal(labels[original], labels[index]):
             problems.append(f"{sources[index]}: same text as '{ids[original]}' ({sources[original]}) but different labels")
         dropped.append({"id": ids[index], "duplicate_of": ids[original]})
     if problems:

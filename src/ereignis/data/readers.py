@@ -153,8 +153,8 @@ class _Reading:
             return None
         return Record(article_id, text, None if labels is None else self.labels(labels, where), where)
 
-    def finish(self, records: list[Record]) -> list[Record]:
-        """`records`, after logging what was changed on the way; or one `DataError` with every problem."""
+    def finish(self) -> None:
+        """At the end of a read: log what was changed on the way, or raise one `DataError` with every problem."""
         if self.problems:
             raise DataError(self.problems)
         if self.in_fallback:
@@ -164,7 +164,6 @@ class _Reading:
             log.warning("removed %d invisible character(s) and terminal escape sequence(s) (NUL and other control "
                         "characters, zero-width and bidirectional marks, soft hyphens) in %d place(s): %s",
                         sum(self.removed.values()), len(self.removed), _some(list(self.removed)))
-        return records
 
 
 def _some(places: list[str], shown: int = 5) -> str:
@@ -204,8 +203,8 @@ def read_folder(folder: str | Path, known_labels: tuple[str, ...] | None, labels
                 reading.problem(f"{folder / (article_id + '.txt')}:1", f"article has no row in {labels_path}")
         else:
             reading.problem(str(labels_path), "labels file not found")
-    return reading.finish([Record(article_id, text, labels.get(article_id), source)
-                           for article_id, (text, source) in texts.items()])
+    reading.finish()
+    return [Record(article_id, text, labels.get(article_id), source) for article_id, (text, source) in texts.items()]
 
 
 def _article_file(path: Path, article_id: str, reading: _Reading) -> str | None:
@@ -365,16 +364,16 @@ def _cells(row: list[str], names: list[str], separator: str, where: str, reading
     return row
 
 
-def read_table(path: str | Path, known_labels: tuple[str, ...] | None, require_labels: bool = True,
+def iter_table(path: str | Path, known_labels: tuple[str, ...] | None, require_labels: bool = True,
                max_article_chars: int = DEFAULT_MAX_ARTICLE_CHARS, fallback_encoding: str | None = None,
-               columns: dict[str, str] | None = None) -> list[Record]:
+               columns: dict[str, str] | None = None) -> Iterator[Record]:
     """Read a CSV table with id, text and (when `require_labels`) labels columns, one article per row."""
     path = Path(path)
     if not path.is_file():
         raise DataError([f"{path}: no such file"])
     reading = _Reading(known_labels, max_article_chars, fallback_encoding)
     id_name, text_name, labels_name = _column_names(columns)
-    records: list[Record] = []
+    n_records = 0
     first_seen: dict[str, str] = {}
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, 2 * max_article_chars))  # long articles in, broken exports out: checked per text
@@ -397,14 +396,15 @@ def read_table(path: str | Path, known_labels: tuple[str, ...] | None, require_l
                 record = reading.record(cells[names.index(id_name)], cells[names.index(text_name)], labels, where,
                                         first_seen)
                 if record is not None:
-                    records.append(record)
+                    n_records += 1
+                    yield record
     except EncodingProblem as err:
         reading.problem(f"{path}:{err.line}", str(err))
     finally:
         csv.field_size_limit(limit)
-    if not records and not reading.problems:
+    if not n_records and not reading.problems:
         reading.problem(f"{path}:1", "no records")
-    return reading.finish(records)
+    reading.finish()
 
 
 def _column_names(columns: dict[str, str] | None) -> tuple[str, str, str]:
@@ -412,16 +412,16 @@ def _column_names(columns: dict[str, str] | None) -> tuple[str, str, str]:
     return names["id"].casefold(), names["text"].casefold(), names["labels"].casefold()
 
 
-def read_jsonl(path: str | Path, known_labels: tuple[str, ...] | None, require_labels: bool = True,
+def iter_jsonl(path: str | Path, known_labels: tuple[str, ...] | None, require_labels: bool = True,
                max_article_chars: int = DEFAULT_MAX_ARTICLE_CHARS, fallback_encoding: str | None = None,
-               columns: dict[str, str] | None = None) -> list[Record]:
+               columns: dict[str, str] | None = None) -> Iterator[Record]:
     """Read one `{"id", "text", "labels"}` object per line; blank lines are skipped."""
     path = Path(path)
     if not path.is_file():
         raise DataError([f"{path}: no such file"])
     reading = _Reading(known_labels, max_article_chars, fallback_encoding)
     id_key, text_key, labels_key = _column_names(columns)
-    records: list[Record] = []
+    n_records = 0
     first_seen: dict[str, str] = {}
     progress = _Progress(f"lines of {path}")
     try:
@@ -461,25 +461,36 @@ def read_jsonl(path: str | Path, known_labels: tuple[str, ...] | None, require_l
                     continue
             record = reading.record(str(article_id), text, labels, where, first_seen)
             if record is not None:
-                records.append(record)
+                n_records += 1
+                yield record
     except EncodingProblem as err:
         reading.problem(f"{path}:{err.line}", str(err))
-    if not records and not reading.problems:
+    if not n_records and not reading.problems:
         reading.problem(f"{path}:1", "no records")
-    return reading.finish(records)
+    reading.finish()
 
 
 def read_records(path: str | Path, known_labels: tuple[str, ...] | None, require_labels: bool = True,
                  labels_file: str = "labels.csv", max_article_chars: int = DEFAULT_MAX_ARTICLE_CHARS,
                  fallback_encoding: str | None = None, columns: dict[str, str] | None = None) -> list[Record]:
     """Read a folder of `.txt` articles, a `.csv` table or a `.jsonl` file, whichever `path` is."""
+    return list(iter_records(path, known_labels, require_labels, labels_file, max_article_chars, fallback_encoding,
+                             columns))
+
+
+def iter_records(path: str | Path, known_labels: tuple[str, ...] | None, require_labels: bool = True,
+                 labels_file: str = "labels.csv", max_article_chars: int = DEFAULT_MAX_ARTICLE_CHARS,
+                 fallback_encoding: str | None = None, columns: dict[str, str] | None = None) -> Iterator[Record]:
+    """`read_records` as a stream: a table or JSONL file is read record by record, so a caller holds
+    one at a time; the `DataError` with every problem comes after the last record, so a caller must
+    write nothing for good before the stream ends (a folder is read whole first)."""
     path = Path(path)
     settings = {"known_labels": known_labels, "require_labels": require_labels,
                 "max_article_chars": max_article_chars, "fallback_encoding": fallback_encoding}
     if path.is_dir():
-        return read_folder(path, labels_file=labels_file, **settings)
+        return iter(read_folder(path, labels_file=labels_file, **settings))
     if path.suffix.lower() in (".csv", ".tsv"):
-        return read_table(path, columns=columns, **settings)
+        return iter_table(path, columns=columns, **settings)
     if path.suffix == ".jsonl" or path.is_file():
-        return read_jsonl(path, columns=columns, **settings)
+        return iter_jsonl(path, columns=columns, **settings)
     raise DataError([f"{path}: neither a folder of .txt articles, a .csv table nor a .jsonl file"])
