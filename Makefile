@@ -2,6 +2,7 @@
 #   make demo    virtual env, dataset, tiny model, evaluation, model card, predictions
 #   make test    the test suite
 # Stages one by one: make data | make train | make eval RUN=<run dir> | make card RUN=<run dir>
+# Runs side by side: make compare RUNS="<run dirs, globs or sweep folders>"
 # Hydra overrides go in ARGS, e.g. make train ARGS="model=gbert_base train=gpu"
 
 PYTHON ?= python3
@@ -16,7 +17,7 @@ RUN ?= $(shell ls -1t experiments/$(EXPERIMENT)/20*/manifest.json 2>/dev/null | 
 SHARED_EVENTS := ../shared/events
 SHARED_NEWS := ../shared/data/gnad-events/dev.jsonl
 
-.PHONY: install import-model demo data train eval card predict test clean
+.PHONY: install import-model demo data train eval card compare predict test clean
 
 install: $(VENV)/.installed
 
@@ -49,6 +50,13 @@ eval: install
 card: install
 	@test -n "$(RUN)" || { echo "no run dir: make card RUN=experiments/<experiment>/<date_time>"; exit 2; }
 	$(BIN)/ereignis-card run_dir=$(RUN) $(ARGS)
+
+# RUNS: run dirs, globs, sweep folders or experiment folders (default: every run of EXPERIMENT)
+RUNS ?= experiments/$(EXPERIMENT)
+comma := ,
+space := $(subst ,, )
+compare: install
+	$(BIN)/ereignis-compare "runs=[$(subst $(space),$(comma),$(strip $(RUNS)))]" $(ARGS)
 
 predict: install
 	@test -n "$(RUN)" || { echo "no run dir: make predict RUN=... INPUT=..."; exit 2; }

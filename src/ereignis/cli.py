@@ -110,6 +110,14 @@ def eval_main(cfg: DictConfig) -> None:
     print(f"report: {eval_dir / 'report.md'}")
 
 
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="compare")
+@reports_users_problems
+def compare_main(cfg: DictConfig) -> None:
+    from ereignis.compare import compare
+
+    print(f"comparison: {compare(cfg) / 'comparison.md'}")
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="card")
 @reports_users_problems
 def card_main(cfg: DictConfig) -> None:

@@ -1,7 +1,9 @@
 """`make card RUN=<run dir>`: a Hugging Face model card built only from the run's own files.
 
-Reads config.yaml, manifest.json, labels.json, dataset_stats.json and eval/metrics.json; every
-number in the card comes from them, none is typed in.
+Reads config.yaml, manifest.json, labels.json, decision.json, dataset_stats.json and the eval dir
+(eval/metrics.json, eval/predictions.jsonl); every number in the card comes from them, none is
+typed in. The tables are the report's (`ereignis/templates/blocks.j2`), so card and report
+cannot disagree; label names, definitions and set names are escaped for Markdown.
 """
 
 from __future__ import annotations
@@ -10,58 +12,73 @@ from pathlib import Path
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from markupsafe import Markup
 from omegaconf import DictConfig, OmegaConf
 
+from ereignis.evaluation.evaldir import EXTERNAL_PREFIX, MIN_POSITIVES, Evaluation, load_evaluation
+from ereignis.evaluation.report import HEADLINE, evaluation_view
 from ereignis.io import atomic_write_text, read_json
-from ereignis.labels import LabelSchema
+from ereignis.templates import render
 
-TEMPLATE = Path(__file__).with_name("template.md.j2")
-SUMMARY_METRICS = (("macro_f1", "f1", "macro-F1", "macro"), ("micro_f1", "f1", "micro-F1", "micro"),
-                   ("subset_accuracy", "accuracy", "subset accuracy", None))
+# metrics.json key -> (model-index metric type, config); the display name is the report's
+HUB_METRICS = {"micro_f1": ("f1", "micro"), "macro_f1": ("f1", "macro"), "subset_accuracy": ("accuracy", None),
+               "accuracy": ("accuracy", None)}
+TASK_NAMES = {"multi_label": "Multi-label event classification", "single_label": "Single-label text classification"}
 
 
-def _eval_results(metrics: dict[str, Any], dataset_name: str) -> list[EvalResult]:
-    """model-index entries: the model's summary scores on every evaluated split and external set."""
+def _eval_results(evaluation: Evaluation, dataset_name: str) -> list[EvalResult]:
+    """model-index entries: the model's headline scores on the test split and every external set."""
+    splits = evaluation.metrics["splits"]
+    sections = [("test", dataset_name, splits["test"])] if "test" in splits else []
+    sections += [("test", name, result) for name, result in evaluation.metrics["external"].items()]
     results = []
-    sections = [(split, dataset_name, r) for split, r in metrics["splits"].items() if split == "test"]
-    sections += [("test", name, r) for name, r in metrics["external"].items()]
     for split, name, result in sections:
         scores = result["systems"]["model"]
-        for key, metric_type, metric_name, config in SUMMARY_METRICS:
+        for key, words in HEADLINE[evaluation.task]:
+            metric_type, config = HUB_METRICS[key]
             results.append(EvalResult(
-                task_type="text-classification", task_name="Multi-label event classification",
-                dataset_type=name, dataset_name=name, dataset_split=split, metric_type=metric_type,
-                metric_name=metric_name, metric_config=config, metric_value=round(scores[key], 4)))
+                task_type="text-classification", task_name=TASK_NAMES[evaluation.task], dataset_type=name,
+                dataset_name=name, dataset_split=split, metric_type=metric_type, metric_name=words,
+                metric_config=config, metric_value=round(scores[key], 4)))
     return results
 
 
-def _limitations(manifest: dict[str, Any], metrics: dict[str, Any], stats: dict[str, Any]) -> list[str]:
+def _limitations(evaluation: Evaluation, view: dict[str, Any], shipped: dict[str, Any]) -> list[str]:
     """Warnings derived from the numbers, so the card cannot be more confident than the evaluation."""
+    manifest, metrics = evaluation.manifest, evaluation.metrics
+    sections = {section["key"]: section for section in view["sections"]}
+    test, reference = sections.get("test"), metrics["reference_baseline"]
     notes = []
     if manifest["model"]["name_or_path"] is None:
         notes.append("This is the tiny randomly initialised test model: it demonstrates the pipeline and is not "
                      "meant for real use.")
-    test = metrics["splits"].get("test")
+    if evaluation.decision.get("override"):
+        notes.append(f"The evaluation overrode the decision rule (every label at "
+                     f"{evaluation.decision['override']['threshold']}); the scores above were measured with that, "
+                     "not with the rule this model ships with.")
+    elif shipped["thresholds"] != evaluation.decision["thresholds"] or \
+            shipped["temperature"] != evaluation.decision["temperature"]:
+        notes.append("decision.json changed after the evaluation: evaluate the run again before trusting the scores.")
     if test:
-        delta = test["intervals"].get("model_minus_baseline", {}).get("macro_f1")
+        delta = test["result"]["intervals"].get(f"model_minus_{reference}", {}).get("macro_f1")
         if delta and delta["low"] <= 0:
-            notes.append("On the test split the model does not beat the TF-IDF baseline with confidence "
-                         f"(model minus baseline macro-F1: [{delta['low']:.3f}, {delta['high']:.3f}]).")
-        rare = [label for label, s in test["systems"]["model"]["per_label"].items() if s["support"] < 10]
-        if rare:
-            notes.append(f"Fewer than 10 test articles for {', '.join(rare)}: their per-label scores are uncertain.")
+            notes.append(f"On the test split the model does not beat the {reference} baseline with confidence "
+                         f"(model minus {reference}, macro-F1: interval {delta['low']:.3f} to {delta['high']:.3f}).")
+        if test["unreliable"]:
+            notes.append(f"Fewer than {MIN_POSITIVES} test articles for {', '.join(test['unreliable'])}: their "
+                         "per-label scores are uncertain.")
     truncated = manifest.get("truncation", {}).get("test", {}).get("share_truncated", 0)
     if truncated and metrics["long_articles"] == "truncate":
         notes.append(f"{truncated:.0%} of test articles exceed {manifest['model']['max_length']} tokens and are cut "
                      "there; events reported only late in a long article can be missed.")
     elif truncated:
         notes.append(f"{truncated:.0%} of test articles exceed {manifest['model']['max_length']} tokens; they were "
-                     "scored over overlapping windows, but training saw only each article's first window.")
+                     "scored over overlapping windows.")
     for name, result in metrics["external"].items():
         model_f1 = result["systems"]["model"]["macro_f1"]
-        in_domain = test["systems"]["model"]["macro_f1"] if test else None
+        in_domain = test["result"]["systems"]["model"]["macro_f1"] if test else None
         if in_domain is not None and model_f1 < in_domain:
-            notes.append(f"On the external set `{name}` macro-F1 drops to {model_f1:.3f} (test split {in_domain:.3f}).")
+            notes.append(f"On the external set {name} macro-F1 drops to {model_f1:.3f} (test split {in_domain:.3f}).")
     return notes
 
 
@@ -71,11 +88,12 @@ def build_card(run_dir: str | Path, license: str = "apache-2.0", model_name: str
     metrics_path = run_dir / "eval" / "metrics.json"
     if not metrics_path.exists():
         raise FileNotFoundError(f"{metrics_path}: run the evaluation first (make eval RUN={run_dir})")
-    manifest = read_json(run_dir / "manifest.json")
-    metrics = read_json(metrics_path)
-    stats = read_json(run_dir / "dataset_stats.json")
-    schema = LabelSchema.load(run_dir / "labels.json")
+    evaluation = load_evaluation(run_dir / "eval", run_dir)
+    view = evaluation_view(evaluation)
+    # the rule the model ships with; an evaluation may have overridden it
+    shipped = read_json(run_dir / "decision.json") if (run_dir / "decision.json").exists() else evaluation.decision
     run_cfg = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
+    manifest, task = evaluation.manifest, evaluation.task
     model_name = model_name or f"ereignis-{manifest['experiment']}"
     dataset_name = run_cfg["data"]["name"]
     name_or_path = manifest["model"]["name_or_path"]
@@ -83,14 +101,21 @@ def build_card(run_dir: str | Path, license: str = "apache-2.0", model_name: str
     base_model = name_or_path if name_or_path and not Path(name_or_path).exists() else None
 
     card_data = ModelCardData(
-        language=schema.language, license=license, model_name=model_name, library_name="transformers",
+        language=evaluation.schema.language, license=license, model_name=model_name, library_name="transformers",
         pipeline_tag="text-classification", base_model=base_model, datasets=[dataset_name],
-        metrics=["f1", "accuracy"], tags=["multi-label-classification", "news", "event-classification", "ereignis"],
-        eval_results=_eval_results(metrics, dataset_name))
-    return ModelCard.from_template(
-        card_data, template_path=str(TEMPLATE), model_name=model_name, repo_id=repo_id or f"<your-org>/{model_name}",
-        schema=schema, manifest=manifest, metrics=metrics, stats=stats, train=run_cfg["train"], base_model=base_model,
-        dataset_name=dataset_name, limitations=_limitations(manifest, metrics, stats))
+        metrics=["f1", "accuracy"], tags=[task.replace("_", "-") + "-classification", "news", "ereignis"],
+        eval_results=_eval_results(evaluation, dataset_name))
+    sections = {section["key"]: section for section in view["sections"]}
+    context = {
+        **view, "card_data": Markup(card_data.to_yaml()), "model_name": model_name,
+        "repo_id": repo_id or f"<your-org>/{model_name}", "manifest": manifest,
+        "stats": read_json(run_dir / "dataset_stats.json"), "train": run_cfg["train"], "base_model": base_model,
+        "dataset_name": dataset_name, "decision": shipped, "thresholds": shipped["thresholds"],
+        "test": sections.get("test"),
+        "external": [section for key, section in sections.items() if key.startswith(EXTERNAL_PREFIX)],
+        "limitations": _limitations(evaluation, view, shipped)}
+    content = render("card.md.j2", html=False, **context)
+    return ModelCard(content)
 
 
 def write_card(cfg: DictConfig) -> Path:
