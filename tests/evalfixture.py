@@ -159,15 +159,14 @@ def _run_files(run: Path, schema: LabelSchema, experiment: str, metrics: dict) -
         "experiment": experiment, "created": "2026-01-01T00:00:00+00:00", "seed": 42,
         "dataset": {"dir": "data/processed/x", "fingerprint": "f" * 64, "n_articles": {"train": 500}},
         "model": {"config": "tiny", "name_or_path": None, "max_length": 256, "n_parameters": 12345},
-        "truncation": {"test": {"n_truncated": 3, "share_truncated": 0.02}}, "best_validation_macro_f1": 0.61,
-        "epochs_run": 4.0, "git": {"commit": "0" * 40, "dirty": False},
+        "truncation": {"test": {"n_truncated": 3, "share_truncated": 0.02}}, "validation_macro_f1": 0.61,
+        "task": metrics["task"], "method": "fine_tune", "epochs_run": 4.0, "git": {"commit": "0" * 40, "dirty": False},
+        "training_arguments": {"learning_rate": 5e-05, "lr_scheduler_type": "linear", "warmup_ratio": 0.1,
+                               "per_device_train_batch_size": 16, "gradient_accumulation_steps": 1,
+                               "num_train_epochs": 5, "bf16": False, "fp16": False, "torch_compile": False},
         "packages": {"ereignis": "0.1.0", "transformers": "5.0.0", "torch": "2.13.0"},
         "hardware": {"gpus": [], "cpu_count": 2}, "wall_time_s": 12.5}), encoding="utf-8")
-    (run / "config.yaml").write_text(yaml.safe_dump({
-        "data": {"name": "fixture_data"}, "seed": 42,
-        "train": {"learning_rate": 5e-5, "lr_scheduler": "linear", "warmup_ratio": 0.1, "batch_size": 16,
-                  "gradient_accumulation_steps": 1, "epochs": 5, "early_stopping_patience": 2, "pos_weight": "auto",
-                  "max_pos_weight": 10.0, "precision": "fp32", "torch_compile": False}}), encoding="utf-8")
+    (run / "config.yaml").write_text(yaml.safe_dump({"data": {"name": "fixture_data"}, "seed": 42}), encoding="utf-8")
     splits = {split: {"n_articles": result["n"], "n_without_label": 0, "n_multi_label": 0, "words": {"p50": 300},
                       "label_counts": {label: s["support"] for label, s in
                                        result["systems"]["model"]["per_label"].items()}}

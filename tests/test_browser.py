@@ -19,7 +19,8 @@ from ereignis.evaluation.report import write_reports
 from tests.evalfixture import HOSTILE_LABELS, make_run
 
 CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="headless Chromium not installed (apt-get install chromium)")
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="headless Chromium not installed (apt-get install chromium)")
 
 NONCE = "ereignis-browser-check"
 CHECK = f"""<script nonce="{NONCE}">
@@ -88,3 +89,21 @@ def test_the_check_itself_notices_a_broken_image_and_a_smuggled_script(tmp_path)
     seen, console = load(page, tmp_path)
     assert seen["images"] == [{"alt": "broken", "complete": True, "width": 0, "height": 0}]
     assert any("Content Security Policy" in line for line in console) and not any("ran" in line for line in console)
+
+
+@pytest.mark.slow
+def test_the_report_of_a_real_run_loads_cleanly(tmp_path):
+    """The same check on the report the evaluation stage writes for a tiny model trained on the corpus."""
+    from ereignis.data import build_dataset
+    from ereignis.evaluation import evaluate_run
+    from ereignis.training import train
+    from tests.conftest import compose_config
+
+    dataset, run = tmp_path / "dataset", tmp_path / "run"
+    build_dataset(compose_config("build_data", [f"data.output_dir={dataset}"]))
+    train(compose_config("train", ["experiment=demo", "debug=fast", f"data.output_dir={dataset}", f"run_dir={run}"]))
+    evaluate_run(compose_config("eval", [f"run_dir={run}", "eval.bootstrap.n_resamples=100"]))
+    page = run / "eval" / "report.html"
+    seen, console = load(page, tmp_path)
+    assert len(seen["images"]) == page.read_text(encoding="utf-8").count("<img ") >= 6
+    assert all(image["complete"] and image["width"] > 100 for image in seen["images"]) and console == []

@@ -92,7 +92,7 @@ def test_the_compare_stage_writes_table_plot_and_json(sweep, tmp_path):
     output = compare(compose_config("compare", [f"runs=[{sweep['sweep']}]", f"output_dir={tmp_path / 'out'}",
                                                 "bootstrap.n_resamples=100"]))
     written = json.loads((output / "comparison.json").read_text())
-    assert [row["name"] for row in written["runs"]][0] == "1" and written["not_evaluated"] == [str(sweep["sweep"] / "3")]
+    assert written["runs"][0]["name"] == "1" and written["not_evaluated"] == [str(sweep["sweep"] / "3")]
     markdown = (output / "comparison.md").read_text()
     assert "| 1 | model.learning_rate=1e-5 | 150 |" in markdown and "(reference)" in markdown
     assert "![macro-F1 per run](comparison.png)" in markdown

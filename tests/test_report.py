@@ -216,6 +216,7 @@ def test_card_states_the_task_and_the_decision_rule_it_ships_with(tmp_path):
     assert "| protest | 0.40 | 30 | 0.600 | 0.640 | fitted |" in text
     assert "| rare_event | 0.50 | 5 | 0.600 | 0.600 | too few positives |" in text
     assert 'THRESHOLDS = {"protest": 0.4, "summit": 0.55, "sanctions": 0.5, "rare_event": 0.5}' in text
+    assert "| learning rate | 5e-05 (linear, warm-up ratio 0.1) |" in text and "| method | fine-tuned encoder |" in text
     metrics = read(run / "eval" / "metrics.json")
     results = {(r.dataset_name, r.metric_name): r.metric_value for r in card.data.eval_results}
     assert results[("fixture_data", "macro-F1")] == round(metrics["splits"]["test"]["systems"]["model"]["macro_f1"], 4)

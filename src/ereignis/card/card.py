@@ -1,8 +1,8 @@
 """`make card RUN=<run dir>`: a Hugging Face model card built only from the run's own files.
 
-Reads config.yaml, manifest.json, labels.json, decision.json, dataset_stats.json and the eval dir
-(eval/metrics.json, eval/predictions.jsonl); every number in the card comes from them, none is
-typed in. The tables are the report's (`ereignis/templates/blocks.j2`), so card and report
+Reads manifest.json, labels.json, decision.json, dataset_stats.json, the eval dir
+(eval/metrics.json, eval/predictions.jsonl) and the dataset's name from config.yaml; every number
+in the card comes from them, none is typed in. The tables are the report's (`ereignis/templates/blocks.j2`), so card and report
 cannot disagree; label names, definitions and set names are escaped for Markdown.
 """
 
@@ -82,6 +82,41 @@ def _limitations(evaluation: Evaluation, view: dict[str, Any], shipped: dict[str
     return notes
 
 
+METHODS = {"fine_tune": "fine-tuned encoder", "frozen_head": "frozen encoder with a trained classification head"}
+
+
+def _training_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The training procedure as (setting, value) rows, from the manifest: what the run recorded."""
+    model = manifest["model"]
+    truncated = manifest.get("truncation", {}).get("test", {}).get("share_truncated")
+    rows = [("method", METHODS.get(manifest.get("method", "fine_tune"), manifest.get("method"))),
+            ("base model", f"{model['name_or_path'] or 'tiny BERT, random initialisation'} "
+                           f"({model['n_parameters']:,} parameters)"),
+            ("max length", f"{model['max_length']} tokens"
+                           + (f" (test articles longer: {truncated:.0%})" if truncated is not None else ""))]
+    arguments = manifest.get("training_arguments")
+    if arguments:  # absent where no Trainer ran (a frozen encoder's head) and in runs from before it was recorded
+        warmup = (f"warm-up ratio {arguments['warmup_ratio']}" if arguments.get("warmup_ratio")
+                  else f"warm-up steps {arguments.get('warmup_steps', 0)}")
+        precision = "bf16" if arguments.get("bf16") else "fp16" if arguments.get("fp16") else "fp32"
+        rows += [("learning rate", f"{arguments['learning_rate']} ({arguments['lr_scheduler_type']}, {warmup})"),
+                 ("batch size", f"{arguments['per_device_train_batch_size']} x "
+                                f"{arguments['gradient_accumulation_steps']} accumulation"),
+                 ("epochs", f"up to {arguments['num_train_epochs']}; ran {manifest.get('epochs_run')}"),
+                 ("precision", precision + (", torch.compile" if arguments.get("torch_compile") else ""))]
+    selection = manifest.get("validation_macro_f1", manifest.get("best_validation_macro_f1"))
+    if selection is not None:
+        rows.append(("model selection", f"best validation macro-F1 ({selection:.3f})"))
+    hardware, git, packages = manifest["hardware"], manifest["git"], manifest["packages"]
+    machine = ", ".join(hardware["gpus"]) if hardware.get("gpus") else f"CPU, {hardware['cpu_count']} cores"
+    rows += [("seed", manifest["seed"]),
+             ("hardware", f"{machine}; wall time {manifest['wall_time_s']} s"),
+             ("code", f"ereignis {packages['ereignis']}, git {(git['commit'] or 'unknown')[:12]}"
+                      + (" (uncommitted changes)" if git.get("dirty") else "")
+                      + f"; transformers {packages['transformers']}, torch {packages['torch']}")]
+    return rows
+
+
 def build_card(run_dir: str | Path, license: str = "apache-2.0", model_name: str | None = None,
                repo_id: str | None = None) -> ModelCard:
     run_dir = Path(run_dir)
@@ -92,10 +127,10 @@ def build_card(run_dir: str | Path, license: str = "apache-2.0", model_name: str
     view = evaluation_view(evaluation)
     # the rule the model ships with; an evaluation may have overridden it
     shipped = read_json(run_dir / "decision.json") if (run_dir / "decision.json").exists() else evaluation.decision
-    run_cfg = OmegaConf.to_container(OmegaConf.load(run_dir / "config.yaml"), resolve=True)
+    # the dataset's name is not in the manifest (yet): the one thing the card takes from config.yaml
+    dataset_name = OmegaConf.load(run_dir / "config.yaml").data.name
     manifest, task = evaluation.manifest, evaluation.task
     model_name = model_name or f"ereignis-{manifest['experiment']}"
-    dataset_name = run_cfg["data"]["name"]
     name_or_path = manifest["model"]["name_or_path"]
     # a hub id names the base model; a local folder is no valid `base_model` on the hub
     base_model = name_or_path if name_or_path and not Path(name_or_path).exists() else None
@@ -109,7 +144,8 @@ def build_card(run_dir: str | Path, license: str = "apache-2.0", model_name: str
     context = {
         **view, "card_data": Markup(card_data.to_yaml()), "model_name": model_name,
         "repo_id": repo_id or f"<your-org>/{model_name}", "manifest": manifest,
-        "stats": read_json(run_dir / "dataset_stats.json"), "train": run_cfg["train"], "base_model": base_model,
+        "stats": read_json(run_dir / "dataset_stats.json"), "training": _training_rows(manifest),
+        "base_model": base_model,
         "dataset_name": dataset_name, "decision": shipped, "thresholds": shipped["thresholds"],
         "test": sections.get("test"),
         "external": [section for key, section in sections.items() if key.startswith(EXTERNAL_PREFIX)],

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -347,7 +348,8 @@ def write_reports(eval_dir: str | Path, run_dir: str | Path | None = None) -> di
     evaluation = load_evaluation(eval_dir, run_dir)
     context = evaluation_view(evaluation)
     figures_dir = eval_dir / FIGURES
-    figures_dir.mkdir(exist_ok=True)
+    shutil.rmtree(figures_dir, ignore_errors=True)  # a figure of a set no longer evaluated must not linger
+    figures_dir.mkdir()
     for index, view in enumerate(context["sections"]):
         if view["key"] in evaluation.predictions and _plotted(view["key"]):
             view["figures"] = _figures(evaluation, view["key"], view, figures_dir, f"{index}_{view['anchor']}")
