@@ -117,7 +117,10 @@ class _RunCursor:
         while self.buffer_start + len(self.buffer) <= ranks[-1]:
             self.buffer = pa.concat_tables([self.buffer, pa.Table.from_batches([self.reader.get_batch(self.next_batch)])])
             self.next_batch += 1
-        rows = self.buffer.take(ranks - self.buffer_start)
+        wanted = ranks - self.buffer_start
+        # mostly a stretch of consecutive rows (runs are read in id order): a slice copies nothing
+        consecutive = wanted[-1] - wanted[0] + 1 == len(wanted)
+        rows = self.buffer.slice(wanted[0], len(wanted)) if consecutive else self.buffer.take(wanted)
         passed = int(ranks[-1]) + 1 - self.buffer_start
         self.buffer, self.buffer_start = self.buffer.slice(passed), self.buffer_start + passed
         return rows

@@ -1,0 +1,168 @@
+"""Synthetic labelled articles at any count, built only from the embedded corpus data/events_de.
+
+    python benchmarks/synthetic.py 100000 /tmp/syn-100k.jsonl [--seed 0]
+
+writes `/tmp/syn-100k.jsonl` (one {"id", "text", "labels"} per line, the format `data=custom`
+reads) and `/tmp/syn-100k.pairs.json` (the planted near-duplicate pairs and exact duplicates).
+
+Each article takes the title and sentences of a corpus article, and with some chance sentences of
+a second one; it carries the union of their labels. Sentences are shuffled into paragraphs, and
+articles whose source has a key-points box get one. Reused as they are, the corpus's 11,800
+sentences would make every 8-word sequence appear in thousands of articles at a million articles,
+which the near-duplicate check rightly ignores as boilerplate; real articles are mostly text no
+other article has. So each word is swapped, with `SWAP_RATE`, for a random word of the corpus
+vocabulary: German words in German sentence frames, word and token lengths as in the corpus, and
+word sequences as unique as in real news.
+
+Planted near-duplicates (`NEAR_DUPLICATE_RATE` of the articles) are lightly edited copies: 2% of
+the words swapped, the last paragraph dropped or a paragraph added, same labels. Planted exact
+duplicates (`EXACT_DUPLICATE_RATE`) differ only in case and blank lines. Ids are shuffled, so the
+file is not in id order, as a real export need not be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ereignis.data.articles import parse_article
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "events_de"
+SWAP_RATE = 0.3
+SECOND_SOURCE_RATE = 0.3
+NEAR_DUPLICATE_RATE = 0.01
+EXACT_DUPLICATE_RATE = 0.001
+COPY_SWAP_RATE = 0.02
+SENTENCE_END = re.compile(r"(?<=[.!?“])\s+")
+
+
+@dataclass(frozen=True)
+class Source:
+    title: np.ndarray  # word ids
+    sentences: list[np.ndarray]
+    structured: bool
+    labels: tuple[str, ...]
+
+
+def load_corpus(folder: Path = CORPUS) -> tuple[list[Source], list[str]]:
+    """The corpus's articles as word-id arrays, and the vocabulary they index."""
+    with open(folder / "labels.csv", encoding="utf-8", newline="") as handle:
+        labels = {row["id"]: tuple(name for name in row["labels"].split(";") if name) for row in csv.DictReader(handle)}
+    vocabulary: dict[str, int] = {}
+
+    def ids(text: str) -> np.ndarray:
+        return np.array([vocabulary.setdefault(word, len(vocabulary)) for word in text.split()], dtype=np.int64)
+
+    sources = []
+    for path in sorted(folder.glob("*.txt")):
+        article = parse_article(path.read_text(encoding="utf-8"))
+        paragraphs = [article.lead, *article.bullets, *article.body.split("\n")]
+        sentences = [ids(sentence) for paragraph in paragraphs for sentence in SENTENCE_END.split(paragraph)
+                     if sentence.strip()]
+        sources.append(Source(ids(article.title), sentences, bool(article.bullets), labels[path.stem]))
+    return sources, list(vocabulary)
+
+
+Article = list[tuple[str, list[np.ndarray]]]  # ("title" | "paragraph" | "key_points", sentences as word ids)
+
+
+class Generator:
+    def __init__(self, seed: int, folder: Path = CORPUS):
+        self.sources, vocabulary = load_corpus(folder)
+        self.vocabulary = np.array(vocabulary, dtype=object)
+        self.rng = np.random.default_rng(seed)
+
+    def _swap(self, ids: np.ndarray, rate: float) -> np.ndarray:
+        ids = ids.copy()
+        swapped = self.rng.random(len(ids)) < rate
+        ids[swapped] = self.rng.integers(0, len(self.vocabulary), swapped.sum())
+        return ids
+
+    def article(self) -> tuple[Article, tuple[str, ...]]:
+        chosen = [self.sources[self.rng.integers(len(self.sources))]]
+        if self.rng.random() < SECOND_SOURCE_RATE:
+            chosen.append(self.sources[self.rng.integers(len(self.sources))])
+        pool = [sentence for source in chosen for sentence in source.sentences]
+        sentences = [self._swap(pool[i], SWAP_RATE) for i in self.rng.permutation(len(pool))[:len(chosen[0].sentences)]]
+        parts: Article = [("title", [self._swap(chosen[0].title, SWAP_RATE)])]
+        if chosen[0].structured and len(sentences) > 6:  # a lead, then three key points
+            parts += [("paragraph", sentences[:1]), ("key_points", sentences[1:4])]
+            sentences = sentences[4:]
+        while sentences:
+            size = int(self.rng.integers(1, 5))
+            parts.append(("paragraph", sentences[:size]))
+            sentences = sentences[size:]
+        return parts, tuple(dict.fromkeys(label for source in chosen for label in source.labels))
+
+    def near_copy(self, parts: Article) -> Article:
+        """A lightly edited copy: a few words swapped, the last paragraph dropped or one added."""
+        copy = [(kind, [self._swap(sentence, COPY_SWAP_RATE) for sentence in sentences]) for kind, sentences in parts]
+        if len(copy) > 3 and self.rng.random() < 0.5:
+            return copy[:-1]
+        extra = self.sources[self.rng.integers(len(self.sources))].sentences
+        return [*copy, ("paragraph", [self._swap(extra[self.rng.integers(len(extra))], SWAP_RATE)])]
+
+    def text(self, parts: Article) -> str:
+        words = [[" ".join(self.vocabulary[sentence]) for sentence in sentences] for _, sentences in parts]
+        return "\n\n".join("Das Wichtigste in Kürze\n" + "\n".join(f"• {s}" for s in sentences)
+                             if kind == "key_points" else " ".join(sentences)
+                             for (kind, _), sentences in zip(parts, words))
+
+
+def synthetic_articles(n: int, seed: int = 0) -> Iterator[dict]:
+    """`n` articles ({"id", "text", "labels", "planted": None | ("near"|"exact", id of the original)})."""
+    generator = Generator(seed)
+    ids = generator.rng.permutation(n)
+    produced = 0
+    while produced < n:
+        parts, labels = generator.article()
+        text, original = generator.text(parts), f"syn-{ids[produced]:07d}"
+        yield {"id": original, "text": text, "labels": list(labels), "planted": None}
+        produced += 1
+        draw = generator.rng.random()
+        if produced < n and draw < NEAR_DUPLICATE_RATE + EXACT_DUPLICATE_RATE:
+            near = draw < NEAR_DUPLICATE_RATE
+            copy = generator.text(generator.near_copy(parts)) if near else text.upper().replace("\n\n", "\n \n\n")
+            yield {"id": f"syn-{ids[produced]:07d}", "text": copy, "labels": list(labels),
+                   "planted": ("near" if near else "exact", original)}
+            produced += 1
+
+
+def write_synthetic(n: int, path: Path, seed: int = 0) -> tuple[Path, Path]:
+    """Write the articles to `path` and the planted duplicates to `<path stem>.pairs.json`; reuse both when
+    they exist for the same `n` and seed."""
+    planted_path = path.with_suffix(".pairs.json")
+    if path.exists() and planted_path.exists():
+        planted = json.loads(planted_path.read_text())
+        if (planted["n"], planted["seed"]) == (n, seed):
+            return path, planted_path
+    planted = {"n": n, "seed": seed, "near": [], "exact": []}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for article in synthetic_articles(n, seed):
+            if article["planted"]:
+                kind, original = article["planted"]
+                planted[kind].append([original, article["id"]])
+            handle.write(json.dumps({key: article[key] for key in ("id", "text", "labels")}, ensure_ascii=False) + "\n")
+    planted_path.write_text(json.dumps(planted))
+    return path, planted_path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("n", type=int)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(*write_synthetic(args.n, args.output, args.seed))
+
+
+if __name__ == "__main__":
+    main()
