@@ -46,9 +46,9 @@ def main() -> None:
         identical = (baseline(gold, systems, N_RESAMPLES, 0.95, 0) == bootstrap_intervals(gold, systems, N_RESAMPLES,
                                                                                             0.95, 0))
         print(f"{n_articles:,} articles:", file=sys.stderr)
-        runs = alternate({"loop": lambda: run_here(lambda: baseline(gold, systems, N_RESAMPLES, 0.95, 0)),
-                          "vectorised": lambda: run_here(lambda: bootstrap_intervals(gold, systems, N_RESAMPLES, 0.95, 0))},
-                         args.rounds)
+        runs = alternate({name: (lambda function=function, gold=gold, systems=systems: run_here(
+                              lambda: function(gold, systems, N_RESAMPLES, 0.95, 0)))
+                          for name, function in (("loop", baseline), ("vectorised", bootstrap_intervals))}, args.rounds)
         cpu = {name: [run.cpu_s for run in measured] for name, measured in runs.items()}
         wall = {name: [run.wall_s for run in measured] for name, measured in runs.items()}
         rows.append(f"| {n_articles:,} | {spread(cpu['loop'])} | {spread(cpu['vectorised'])} | "
@@ -56,7 +56,8 @@ def main() -> None:
                     f"{'yes' if identical else 'NO'} |")
     print(f"Bootstrap, {N_RESAMPLES:,} resamples, {N_LABELS} labels, 4 systems; CPU seconds median [min-max] of "
           f"{args.rounds} alternated runs; ratio = loop / vectorised (medians)\n")
-    print("| test articles | loop (e50222e), CPU s | vectorised, CPU s | CPU ratio | wall ratio | identical intervals |")
+    print("| test articles | loop (e50222e), CPU s | vectorised, CPU s | CPU ratio | wall ratio "
+          "| identical intervals |")
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
 

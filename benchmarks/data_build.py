@@ -89,14 +89,17 @@ def main() -> None:
         source, planted_path = write_synthetic(size, args.work_dir / f"synthetic-{size}.jsonl")
         names = ["baseline", "streaming"] if size <= args.baseline_up_to else ["streaming"]
         print(f"{size:,} articles:", file=sys.stderr)
-        runs = alternate({name: (lambda name=name: measure(name, source, planted_path, args.work_dir, args.nice))
-                          for name in names}, args.rounds if len(names) > 1 else 1)
+        runs = alternate({name: (lambda name=name, source=source, planted=planted_path:
+                                 measure(name, source, planted, args.work_dir, args.nice)) for name in names},
+                         args.rounds if len(names) > 1 else 1)
         lines += [row(size, name, runs[name]) for name in names]
         if len(names) > 1:
-            ratios.append(f"{size:,} articles: streaming uses {ratio(*[[r.cpu_s for r in runs[n]] for n in names]):.1f}x"
-                          f" less CPU time, {ratio(*[[r.wall_s for r in runs[n]] for n in names]):.1f}x less wall time, "
-                          f"{max(r.peak_rss_mb for r in runs['baseline']) / max(r.peak_rss_mb for r in runs['streaming']):.1f}x"
-                          f" less peak memory than the baseline (e50222e)")
+            cpu = [[run.cpu_s for run in runs[name]] for name in names]
+            wall = [[run.wall_s for run in runs[name]] for name in names]
+            memory = [max(run.peak_rss_mb for run in runs[name]) for name in names]
+            ratios.append(f"{size:,} articles: streaming uses {ratio(*cpu):.1f}x less CPU time, {ratio(*wall):.1f}x "
+                          f"less wall time, {memory[0] / memory[1]:.1f}x less peak memory than the baseline "
+                          f"({BASELINE_COMMIT})")
         else:
             lines.append(f"| {size:,} | baseline ({BASELINE_COMMIT}) | not run: needs about {size * 0.13:,.0f} MB "
                          f"(130 MB per 1,000 articles) | | | | | | |")

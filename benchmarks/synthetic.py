@@ -113,7 +113,7 @@ class Generator:
         words = [[" ".join(self.vocabulary[sentence]) for sentence in sentences] for _, sentences in parts]
         return "\n\n".join("Das Wichtigste in Kürze\n" + "\n".join(f"• {s}" for s in sentences)
                              if kind == "key_points" else " ".join(sentences)
-                             for (kind, _), sentences in zip(parts, words))
+                             for (kind, _), sentences in zip(parts, words, strict=True))
 
 
 def synthetic_articles(n: int, seed: int = 0) -> Iterator[dict]:

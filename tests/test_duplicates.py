@@ -10,8 +10,14 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from ereignis.data.duplicates import (NearDuplicateIndex, exact_duplicates, exact_key, near_duplicate_groups,
-                                      normalised_words, shingle_hashes)
+from ereignis.data.duplicates import (
+    NearDuplicateIndex,
+    exact_duplicates,
+    exact_key,
+    near_duplicate_groups,
+    normalised_words,
+    shingle_hashes,
+)
 from ereignis.data.readers import DataError
 from tests.conftest import CORPUS, REPO
 

@@ -74,8 +74,11 @@ def fingerprint(input_path: Path, labels_file: str, settings: dict[str, Any]) ->
     files = sorted([*input_path.glob("*.txt"), input_path / labels_file]) if input_path.is_dir() else [input_path]
     for path in files:
         digest.update(str(path.relative_to(input_path.parent)).encode())
+        file_digest = hashlib.sha256()
         with open(path, "rb") as handle:  # in blocks: the input may be larger than memory
-            digest.update(hashlib.file_digest(handle, "sha256").digest())
+            for block in iter(lambda: handle.read(1 << 20), b""):  # noqa: B023 - called within the iteration
+                file_digest.update(block)
+        digest.update(file_digest.digest())
     digest.update(json.dumps(settings, sort_keys=True).encode())
     return {"sha256": digest.hexdigest(), "n_files": len(files), "settings": settings}
 
@@ -175,7 +178,7 @@ def dataset_stats(indices: dict[str, np.ndarray], articles: _Articles, schema: L
         n_labels = labels.sum(axis=1)
         per_split[split] = {
             "n_articles": len(idx),
-            "label_counts": dict(zip(schema.ids, labels.sum(axis=0).tolist())),
+            "label_counts": dict(zip(schema.ids, labels.sum(axis=0).tolist(), strict=True)),
             "n_without_label": int((n_labels == 0).sum()),
             "n_multi_label": int((n_labels > 1).sum()),
             "n_structured": int(articles.structured[idx].sum()),

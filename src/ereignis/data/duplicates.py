@@ -67,7 +67,8 @@ def exact_duplicates(keys: Sequence[bytes], labels: np.ndarray, ids: Sequence[st
     for index in np.flatnonzero(~keep):
         original = first[index]
         if not np.array_equal(labels[original], labels[index]):
-            problems.append(f"{sources[index]}: same text as '{ids[original]}' ({sources[original]}) but different labels")
+            problems.append(f"{sources[index]}: same text as '{ids[original]}' ({sources[original]}) "
+                            "but different labels")
         dropped.append({"id": ids[index], "duplicate_of": ids[original]})
     if problems:
         raise DataError(problems)
@@ -139,10 +140,10 @@ class _Buckets:
         """Append each row of `columns` to its `bucket` (uint8: a stable sort of bytes is a radix sort)."""
         order = np.argsort(bucket, kind="stable")
         bounds = np.r_[0, np.cumsum(np.bincount(bucket, minlength=len(self.held)))]
-        for index, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
+        for index, (low, high) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
             if low < high:
                 part = tuple(np.asarray(column[order[low:high]], dtype=dtype)
-                             for column, dtype in zip(columns, self.dtypes))
+                             for column, dtype in zip(columns, self.dtypes, strict=True))
                 self.held[index].append(part)
                 self.held_bytes += sum(array.nbytes for array in part)
         if self.held_bytes > self.budget:

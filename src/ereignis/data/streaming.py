@@ -46,7 +46,6 @@ class SortedRuns:
         self.pending: list[pa.RecordBatch] = []
         self.pending_ids: list[str] = []
         self.rank_in_run: list[np.ndarray] = []  # per run: each row's place in the run's id order
-        self.n_rows = 0
 
     def add(self, rows: list[dict]) -> None:
         """Rows with an "id"; a run is sorted and written whenever `run_rows` are waiting."""
@@ -70,7 +69,6 @@ class SortedRuns:
                 pa.ipc.new_file(sink, self.schema) as writer:
             writer.write_table(table, max_chunksize=READ_ROWS)
         self.rank_in_run.append(rank)
-        self.n_rows += len(order)
         self.pending, self.pending_ids = [], []
 
     def finish(self) -> None:
@@ -92,8 +90,8 @@ class SortedRuns:
                 runs = chunk // self.run_rows
                 by_run = np.argsort(runs, kind="stable")  # keeps the id order within each run
                 run_starts = np.flatnonzero(np.r_[True, np.diff(runs[by_run]) != 0])
-                pieces = [cursors[runs[by_run[start]]].take(ranks[members])
-                          for start, members in zip(run_starts, np.split(chunk[by_run], run_starts[1:]))]
+                pieces = [cursors[runs[by_run[first]]].take(ranks[members])
+                          for first, members in zip(run_starts, np.split(chunk[by_run], run_starts[1:]), strict=True)]
                 back = np.empty(len(chunk), dtype=np.int64)
                 back[by_run] = np.arange(len(chunk))
                 yield pa.concat_tables(pieces).take(back)
@@ -115,7 +113,8 @@ class _RunCursor:
     def take(self, ranks: np.ndarray) -> pa.Table:
         """Rows at ascending `ranks`, none below those of the previous call."""
         while self.buffer_start + len(self.buffer) <= ranks[-1]:
-            self.buffer = pa.concat_tables([self.buffer, pa.Table.from_batches([self.reader.get_batch(self.next_batch)])])
+            batch = self.reader.get_batch(self.next_batch)
+            self.buffer = pa.concat_tables([self.buffer, pa.Table.from_batches([batch])])
             self.next_batch += 1
         wanted = ranks - self.buffer_start
         # mostly a stretch of consecutive rows (runs are read in id order): a slice copies nothing
