@@ -1,6 +1,6 @@
 # ereignis: two commands on a fresh machine
 #   make demo    virtual env, dataset, tiny model, evaluation, model card, predictions
-#   make test    the test suite
+#   make test    the test suite without the training runs (make test-slow: those; make lint: ruff)
 # Stages one by one: make data | make train | make eval RUN=<run dir> | make card RUN=<run dir>
 # Runs side by side: make compare RUNS="<run dirs, globs or sweep folders>"
 # Hydra overrides go in ARGS, e.g. make train ARGS="model=gbert_base train=gpu"
@@ -11,13 +11,13 @@ BIN := $(VENV)/bin
 # The CPU build of PyTorch; on a GPU machine: make install TORCH=torch
 TORCH ?= torch==2.13.0
 ARGS ?=
-# the newest complete run dir (of EXPERIMENT, when given): a failed run has no manifest.json
-EXPERIMENT ?= *
-RUN ?= $(shell ls -1t experiments/$(EXPERIMENT)/20*/manifest.json 2>/dev/null | head -1 | xargs -r dirname)
+# the newest complete run dir (of EXPERIMENT, when given); failed, killed and running runs are never picked
+EXPERIMENT ?=
+RUN ?= $(shell $(BIN)/ereignis-runs newest $(EXPERIMENT) 2>/dev/null)
 SHARED_EVENTS := ../shared/events
 SHARED_NEWS := ../shared/data/gnad-events/dev.jsonl
 
-.PHONY: install import-model demo data train eval card compare predict test clean
+.PHONY: install import-model demo data train eval card compare predict test test-slow lint clean
 
 install: $(VENV)/.installed
 
@@ -68,7 +68,7 @@ demo: export HF_HUB_OFFLINE = 1
 demo: install
 	$(BIN)/ereignis-data
 	$(BIN)/ereignis-train experiment=demo
-	@set -e; run=$$(ls -1t experiments/demo/20*/manifest.json | head -1 | xargs dirname)/; external=""; \
+	@set -e; run=$$($(BIN)/ereignis-runs newest demo)/; external=""; \
 	if [ -f "$(SHARED_NEWS)" ]; then \
 		$(BIN)/ereignis-data data=gnad_events; external="+eval.external.gnad_events=data/processed/gnad_events"; fi; \
 	$(BIN)/ereignis-eval run_dir=$$run $$external; \
@@ -80,7 +80,15 @@ demo: install
 
 test: export HF_HUB_OFFLINE = 1
 test: install
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)
+
+# the tests that train models (the end-to-end pipeline, resume after SIGKILL, pinned epochs): CI runs them too
+test-slow: export HF_HUB_OFFLINE = 1
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf data/processed experiments/*/ .pytest_cache

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO, synthetic_corpus, write_folder
 
 BIN = Path(sys.executable).parent
@@ -16,6 +18,7 @@ def run(command: list[str], cwd: Path) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_data_and_train_entry_points_write_the_run_dir(tmp_path):
     articles, labels = synthetic_corpus()
     folder = write_folder(tmp_path / "articles", articles, labels)

@@ -15,6 +15,8 @@ from ereignis.predict import predict
 from ereignis.training import train
 from tests.conftest import SHARED_EVENTS, compose_config, synthetic_corpus, write_folder
 
+pytestmark = pytest.mark.slow  # trains the demo model: minutes on two cores
+
 LABELS = ["phone_call", "summit", "counterterror_cooperation", "negotiation", "sanctions", "military_action",
           "terror_attack", "protest"]
 
