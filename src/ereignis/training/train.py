@@ -219,7 +219,9 @@ def train(cfg: DictConfig) -> dict:
         atomic_write_json(run_dir / "metrics" / f"{split}.json", values)
 
     with atomic_directory(run_dir / "model") as model_tmp:
-        trainer.save_model(str(model_tmp))
+        # weights, config and tokenizer only: Trainer.save_model would add training_args.bin, a pickle
+        trainer.model.save_pretrained(str(model_tmp))
+        tokenizer.save_pretrained(str(model_tmp))
     if not cfg.train.keep_checkpoints:
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
 
