@@ -25,7 +25,7 @@ HOSTILE_LABELS = (
     Label("pro|test", "Protest <script>alert('name')</script>", "Demos | Streiks\n\n# Überschrift",
           "![pixel](http://evil.example/p.png) [click](javascript:alert(1))"),
     Label("<b>summit</b>", "Gipfel & Co", "<img src=x onerror=alert(1)> Treffen", "`code` *fett* _kursiv_"),
-    Label("sanctions", "Sanktionen", "Normal.", "| | |"),
+    Label("sanctions $\\oops{$", "Sanktionen $x$", "Normal.", "| | |"),
     Label("rare_event", "Seltenes\r\nZeile", "- Liste\n1. Punkt", "</td></tr></table>"),
 )
 PREVALENCE = (0.3, 0.25, 0.2, 0.04)

@@ -172,7 +172,8 @@ def test_single_label_reports_accuracy_and_a_confusion_matrix(tmp_path):
 
 @pytest.mark.parametrize("text", [label.definition for label in HOSTILE_LABELS] + [
     "a|b", "<script>alert(1)</script>", "![x](http://evil.example/x.png)", "[x](javascript:alert(1))", "1. Punkt",
-    "# Titel", "*fett* und _kursiv_ und __init__", "&amp; &#169;", "`code` ``mehr``", "Zeile\r\nzwei", "\\|"])
+    "# Titel", "*fett* und _kursiv_ und __init__", "&amp; &#169;", "`code` ``mehr``", "Zeile\r\nzwei", "\\|",
+    "Kosten $5 und $\\frac{1}{2}$"])
 def test_markdown_text_shows_exactly_the_text_in_a_cell_and_a_paragraph(text):
     shown = " ".join(text.split()) if "\n" in text or "\r" in text else text
     paragraph = to_html(markdown_text(text))

@@ -9,11 +9,13 @@ Per-label figures are grids with one small panel per label, in the label schema'
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -26,6 +28,15 @@ COLUMNS = 4
 PANEL = (3.2, 2.5)  # inches per label panel
 MODEL_COLOUR, BASELINE_COLOUR, OTHER_COLOUR = "#1f5fa8", "#d9822b", "#7a7a7a"
 SWEEP = np.round(np.arange(0.01, 1.0, 0.01), 2)
+
+
+def _plain_text(plot: Callable[..., bytes]) -> Callable[..., bytes]:
+    """Labels are data: `$` in a label must print as `$`, not start matplotlib's math mode (or fail in it)."""
+    @functools.wraps(plot)
+    def plot_with_plain_text(*args, **kwargs) -> bytes:
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return plot(*args, **kwargs)
+    return plot_with_plain_text
 
 
 def _png(figure: Figure) -> bytes:
@@ -60,6 +71,7 @@ def raw_probabilities(scores: np.ndarray, temperature: float, task: str) -> np.n
     return 1.0 / (1.0 + np.exp(-np.log(p / (1 - p)) * temperature))
 
 
+@_plain_text
 def f1_by_label(labels: Sequence[str], model_f1: Sequence[float], model_intervals: Sequence[dict | None],
                 baseline_f1: Mapping[str, Sequence[float]], unreliable: Sequence[bool]) -> bytes:
     """Horizontal bars of the model's F1 per label with its interval; each baseline as a marker."""
@@ -83,6 +95,7 @@ def f1_by_label(labels: Sequence[str], model_f1: Sequence[float], model_interval
     return _png(figure)
 
 
+@_plain_text
 def precision_recall_curves(labels: Sequence[str], gold: np.ndarray, scores: np.ndarray,
                             reference_scores: np.ndarray, reference_name: str, thresholds: Sequence[float] | None,
                             default_threshold: float | None) -> bytes:
@@ -125,6 +138,7 @@ def _reliability_points(gold: np.ndarray, scores: np.ndarray, bins: int = 10) ->
     return predicted[filled] / counts[filled], observed[filled] / counts[filled], counts[filled]
 
 
+@_plain_text
 def reliability_diagrams(gold: np.ndarray, before: np.ndarray, after: np.ndarray,
                          ece_before: float | None, ece_after: float | None) -> bytes:
     """Predicted probability against how often the event was really reported, before and after calibration."""
@@ -159,6 +173,7 @@ def _heatmap(axis: Axes, matrix: np.ndarray, labels: Sequence[str], title: str, 
                       color="white" if value > 0.6 * vmax else "black")
 
 
+@_plain_text
 def cooccurrence(labels: Sequence[str], gold: np.ndarray, predicted: np.ndarray) -> bytes:
     """Articles carrying both labels of a pair, as annotated and as predicted (diagonal: each label)."""
     annotated, flagged = gold.T.astype(int) @ gold.astype(int), predicted.T.astype(int) @ predicted.astype(int)
@@ -173,6 +188,7 @@ def cooccurrence(labels: Sequence[str], gold: np.ndarray, predicted: np.ndarray)
     return _png(figure)
 
 
+@_plain_text
 def confusion(labels: Sequence[str], gold: np.ndarray, predicted: np.ndarray) -> bytes:
     """Single-label: articles per (annotated class, predicted class)."""
     matrix = gold.T.astype(int) @ predicted.astype(int)
@@ -193,6 +209,7 @@ def _f1_curve(gold: np.ndarray, scores: np.ndarray) -> np.ndarray:
     return f1_from_counts(tp, fp, fn)
 
 
+@_plain_text
 def threshold_sweep(labels: Sequence[str], gold: np.ndarray, scores: np.ndarray, thresholds: Sequence[float],
                     default_threshold: float, set_name: str,
                     fitted: tuple[np.ndarray, np.ndarray, str] | None = None) -> bytes:
@@ -215,6 +232,7 @@ def threshold_sweep(labels: Sequence[str], gold: np.ndarray, scores: np.ndarray,
     return _png(figure)
 
 
+@_plain_text
 def score_distributions(labels: Sequence[str], gold: np.ndarray, scores: np.ndarray,
                         thresholds: Sequence[float] | None) -> bytes:
     """Per label: how the model's probabilities spread for articles with and without the event."""
@@ -237,6 +255,7 @@ def score_distributions(labels: Sequence[str], gold: np.ndarray, scores: np.ndar
     return _png(figure)
 
 
+@_plain_text
 def comparison(names: Sequence[str], values: Sequence[float], intervals: Sequence[dict], is_reference: Sequence[bool],
                baseline_values: Sequence[float], metric_words: str) -> bytes:
     """One row per run (best at the top): the metric with its interval, the run's baseline as an open marker."""

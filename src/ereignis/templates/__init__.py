@@ -25,7 +25,7 @@ from markupsafe import Markup, escape
 
 TEMPLATE_DIR = Path(__file__).parent
 
-_ANYWHERE = re.compile(r"([\\`*\[\]<>|~])")  # characters with a Markdown meaning anywhere in a line
+_ANYWHERE = re.compile(r"([\\`*\[\]<>|~$])")  # Markdown meaning anywhere in a line ($: math on GitHub)
 _EMPHASIS_UNDERSCORE = re.compile(r"(?<![^\W_])_|_(?![^\W_])")  # `_` not between two letters/digits
 _ENTITY = re.compile(r"&(?=#?\w+;)")  # `&amp;` would be shown as `&`
 _LINE_START = re.compile(r"^(\s*\d*)([#+=.)-])(?=\s|$)")  # heading, list, setext marks; `1.` ordered list
