@@ -179,6 +179,9 @@ def test_missing_files_say_how_to_make_them(tmp_path):
         RunDir(tmp_path).eval.validate()
     with pytest.raises(FileNotFoundError, match="status: incomplete.*ereignis.training.train"):
         RunDir(tmp_path).manifest()
+    failed = _finished_run(tmp_path / "failed", status="failed")
+    with pytest.raises(FileNotFoundError, match=r"no complete run here \(status: failed; manifest.json, labels.json"):
+        failed.validate()
 
 
 def _raise_from_a_library():

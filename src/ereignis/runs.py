@@ -264,6 +264,15 @@ class RunDir:
     def eval(self) -> EvalDir:
         return EvalDir(self.path / "eval")
 
+    def validate(self) -> RunDir:
+        """Raise FileNotFoundError, saying why and how to train one, unless this is a complete run."""
+        missing = _missing(self.path, ("manifest.json", "labels.json", "model/config.json"))
+        if missing or not self.is_complete():
+            detail = f"; {', '.join(missing)} missing" if missing else ""
+            raise FileNotFoundError(f"{self.path}: no complete run here (status: {self.status()}{detail}); "
+                                    f"train one with {STAGES['train'].hint()}")
+        return self
+
     # -- the manifest: the only seam later stages read about training
     def manifest(self) -> dict[str, Any]:
         if not self.manifest_json.exists():
