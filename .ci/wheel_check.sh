@@ -10,7 +10,11 @@ TORCH=${TORCH:-torch==2.13.0}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$PYTHON" -m pip wheel -q --no-deps --wheel-dir "$work/dist" "$repo"
+# from a copy of the checkout's files (tracked, or new and not ignored): a build leaves build/ behind
+mkdir "$work/source"
+(cd "$repo" && git ls-files -z --cached --others --exclude-standard |
+  while IFS= read -r -d '' file; do [ ! -e "$file" ] || cp --parents "$file" "$work/source"; done)
+"$PYTHON" -m pip wheel -q --no-deps --wheel-dir "$work/dist" "$work/source"
 wheel=$(ls "$work"/dist/ereignis-*.whl)
 echo "wheel: $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB)"
 
