@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -70,7 +71,14 @@ def load_corpus(folder: Path = CORPUS) -> tuple[list[Source], list[str]]:
     return sources, list(vocabulary)
 
 
-Article = list[tuple[str, list[np.ndarray]]]  # ("title" | "paragraph" | "key_points", sentences as word ids)
+@dataclass(frozen=True)
+class Draft:
+    """An article before it is text: its word ids (title first), where each sentence ends, and how
+    many sentences each part holds, in order: ("title", 1), ("paragraph", n), ("key_points", 3)."""
+
+    words: np.ndarray
+    sentence_ends: np.ndarray
+    parts: list[tuple[str, int]]
 
 
 class Generator:
@@ -85,35 +93,46 @@ class Generator:
         ids[swapped] = self.rng.integers(0, len(self.vocabulary), swapped.sum())
         return ids
 
-    def article(self) -> tuple[Article, tuple[str, ...]]:
+    def article(self) -> tuple[Draft, tuple[str, ...]]:
         chosen = [self.sources[self.rng.integers(len(self.sources))]]
         if self.rng.random() < SECOND_SOURCE_RATE:
             chosen.append(self.sources[self.rng.integers(len(self.sources))])
         pool = [sentence for source in chosen for sentence in source.sentences]
-        sentences = [self._swap(pool[i], SWAP_RATE) for i in self.rng.permutation(len(pool))[:len(chosen[0].sentences)]]
-        parts: Article = [("title", [self._swap(chosen[0].title, SWAP_RATE)])]
-        if chosen[0].structured and len(sentences) > 6:  # a lead, then three key points
-            parts += [("paragraph", sentences[:1]), ("key_points", sentences[1:4])]
-            sentences = sentences[4:]
-        while sentences:
-            size = int(self.rng.integers(1, 5))
-            parts.append(("paragraph", sentences[:size]))
-            sentences = sentences[size:]
-        return parts, tuple(dict.fromkeys(label for source in chosen for label in source.labels))
+        picked = [pool[i] for i in self.rng.permutation(len(pool))[:len(chosen[0].sentences)]]
+        parts, left = [("title", 1)], len(picked)
+        if chosen[0].structured and left > 6:  # a lead, then three key points
+            parts += [("paragraph", 1), ("key_points", 3)]
+            left -= 4
+        while left:
+            size = min(int(self.rng.integers(1, 5)), left)
+            parts.append(("paragraph", size))
+            left -= size
+        sentences = [chosen[0].title, *picked]
+        draft = Draft(self._swap(np.concatenate(sentences), SWAP_RATE), np.cumsum([len(s) for s in sentences]), parts)
+        return draft, tuple(dict.fromkeys(label for source in chosen for label in source.labels))
 
-    def near_copy(self, parts: Article) -> Article:
+    def near_copy(self, draft: Draft) -> Draft:
         """A lightly edited copy: a few words swapped, the last paragraph dropped or one added."""
-        copy = [(kind, [self._swap(sentence, COPY_SWAP_RATE) for sentence in sentences]) for kind, sentences in parts]
-        if len(copy) > 3 and self.rng.random() < 0.5:
-            return copy[:-1]
+        words = self._swap(draft.words, COPY_SWAP_RATE)
+        if len(draft.parts) > 3 and self.rng.random() < 0.5:
+            ends = draft.sentence_ends[:-draft.parts[-1][1]]
+            return Draft(words[:ends[-1]], ends, draft.parts[:-1])
         extra = self.sources[self.rng.integers(len(self.sources))].sentences
-        return [*copy, ("paragraph", [self._swap(extra[self.rng.integers(len(extra))], SWAP_RATE)])]
+        added = self._swap(extra[self.rng.integers(len(extra))], SWAP_RATE)
+        return Draft(np.concatenate([words, added]), np.r_[draft.sentence_ends, len(words) + len(added)],
+                     [*draft.parts, ("paragraph", 1)])
 
-    def text(self, parts: Article) -> str:
-        words = [[" ".join(self.vocabulary[sentence]) for sentence in sentences] for _, sentences in parts]
-        return "\n\n".join("Das Wichtigste in Kürze\n" + "\n".join(f"• {s}" for s in sentences)
-                             if kind == "key_points" else " ".join(sentences)
-                             for (kind, _), sentences in zip(parts, words, strict=True))
+    def text(self, draft: Draft) -> str:
+        words = self.vocabulary[draft.words].tolist()
+        sentences = [" ".join(words[start:end])
+                     for start, end in zip(np.r_[0, draft.sentence_ends[:-1]], draft.sentence_ends, strict=True)]
+        parts, first = [], 0
+        for kind, count in draft.parts:
+            held = sentences[first:first + count]
+            first += count
+            parts.append("Das Wichtigste in Kürze\n" + "\n".join(f"• {s}" for s in held) if kind == "key_points"
+                         else " ".join(held))
+        return "\n\n".join(parts)
 
 
 def synthetic_articles(n: int, seed: int = 0) -> Iterator[dict]:
@@ -122,14 +141,14 @@ def synthetic_articles(n: int, seed: int = 0) -> Iterator[dict]:
     ids = generator.rng.permutation(n)
     produced = 0
     while produced < n:
-        parts, labels = generator.article()
-        text, original = generator.text(parts), f"syn-{ids[produced]:07d}"
+        draft, labels = generator.article()
+        text, original = generator.text(draft), f"syn-{ids[produced]:07d}"
         yield {"id": original, "text": text, "labels": list(labels), "planted": None}
         produced += 1
         draw = generator.rng.random()
         if produced < n and draw < NEAR_DUPLICATE_RATE + EXACT_DUPLICATE_RATE:
             near = draw < NEAR_DUPLICATE_RATE
-            copy = generator.text(generator.near_copy(parts)) if near else text.upper().replace("\n\n", "\n \n\n")
+            copy = generator.text(generator.near_copy(draft)) if near else text.upper().replace("\n\n", "\n \n\n")
             yield {"id": f"syn-{ids[produced]:07d}", "text": copy, "labels": list(labels),
                    "planted": ("near" if near else "exact", original)}
             produced += 1
@@ -137,13 +156,14 @@ def synthetic_articles(n: int, seed: int = 0) -> Iterator[dict]:
 
 def write_synthetic(n: int, path: Path, seed: int = 0) -> tuple[Path, Path]:
     """Write the articles to `path` and the planted duplicates to `<path stem>.pairs.json`; reuse both when
-    they exist for the same `n` and seed."""
+    they exist for the same `n`, seed and generator."""
     planted_path = path.with_suffix(".pairs.json")
+    version = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:12]  # a changed generator writes anew
     if path.exists() and planted_path.exists():
         planted = json.loads(planted_path.read_text())
-        if (planted["n"], planted["seed"]) == (n, seed):
+        if (planted["n"], planted["seed"], planted.get("generator")) == (n, seed, version):
             return path, planted_path
-    planted = {"n": n, "seed": seed, "near": [], "exact": []}
+    planted = {"n": n, "seed": seed, "generator": version, "near": [], "exact": []}
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as handle:
         for article in synthetic_articles(n, seed):
