@@ -52,8 +52,8 @@ def multilabel_scores(y_true: np.ndarray, y_pred: np.ndarray, label_ids: Sequenc
     precision, recall, f1 = _ratio(tp, tp + fp), _ratio(tp, tp + fn), _ratio(2 * tp, 2 * tp + fp + fn)
     support = y_true.sum(axis=0)
     present = support > 0
-    average_precision = [float(average_precision_score(y_true[:, i], y_score[:, i])) if y_score is not None and present[i]
-                         else None for i in range(y_true.shape[1])]
+    average_precision = [float(average_precision_score(y_true[:, i], y_score[:, i]))
+                         if y_score is not None and present[i] else None for i in range(y_true.shape[1])]
     scored = [ap for ap in average_precision if ap is not None]
     return {
         **_summary(y_true, y_pred, counts, f1),

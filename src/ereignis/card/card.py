@@ -2,8 +2,9 @@
 
 Reads manifest.json, labels.json, decision.json, dataset_stats.json, the eval dir
 (eval/metrics.json, eval/predictions.jsonl) and the dataset's name from config.yaml; every number
-in the card comes from them, none is typed in. The tables are the report's (`ereignis/templates/blocks.j2`), so card and report
-cannot disagree; label names, definitions and set names are escaped for Markdown.
+in the card comes from them, none is typed in. The tables are the report's
+(`ereignis/templates/blocks.j2`), so card and report cannot disagree; label names, definitions and set
+names are escaped for Markdown.
 """
 
 from __future__ import annotations
