@@ -8,12 +8,12 @@ goes to one split whole.
 Near-duplicates are found in bounded memory at any corpus size. Each text's `shingle_words`-word
 sequences become 64-bit hashes, computed with numpy over a batch's bytes (no Python object per
 sequence) and identical in every process and on every machine (no salted `hash()`); two different
-sequences share a hash with odds of about one in 10**19, so among the 10**17 pairs of sequences of a
-million articles, likely none do, and one that did would add one shared sequence to one pair of
-texts. The pairs of (hash, text) go to 64 buckets by hash, held in memory up to a budget and then appended to files;
-each bucket is then sorted, runs of equal hashes give the texts sharing a sequence, and the pairs
-of texts are counted with numpy, in a second set of buckets by the first text of the pair. So
-peak memory is one bucket, not the corpus.
+sequences share a hash with odds of about one in 10**19, so among the 10**17 pairs of sequences of
+a million articles likely none do, and one that did would add one shared sequence to one pair of
+texts. The pairs (hash, text) go to 64 buckets by hash, held in memory up to a budget and then
+appended to files; each bucket is then sorted, runs of equal hashes give the texts sharing a
+sequence, and the pairs of texts are counted with numpy, in a second set of buckets by the first
+text of the pair. So peak memory is one bucket, not the corpus.
 """
 
 from __future__ import annotations
