@@ -14,10 +14,14 @@ other article has. So each word is swapped, with `SWAP_RATE`, for a random word 
 vocabulary: German words in German sentence frames, word and token lengths as in the corpus, and
 word sequences as unique as in real news.
 
-Planted near-duplicates (`NEAR_DUPLICATE_RATE` of the articles) are lightly edited copies: 2% of
-the words swapped, the last paragraph dropped or a paragraph added, same labels. Planted exact
-duplicates (`EXACT_DUPLICATE_RATE`) differ only in case and blank lines. Ids are shuffled, so the
-file is not in id order, as a real export need not be.
+Planted near-duplicates (`NEAR_DUPLICATE_RATE` of the articles) are lightly edited copies: exactly
+2% of the words (at least one) swapped, the last paragraph dropped or a paragraph added, same
+labels. Each swap changes at most 8 word sequences, so a copy shares far more than half of the
+shorter text's sequences and is a near-duplicate by the build's definition (a random number of
+swaps would now and then edit a short article past it). Planted exact duplicates
+(`EXACT_DUPLICATE_RATE`) are lower-cased with extra blank lines: the same text up to case and
+whitespace (upper-casing is not: "Kadıköy" comes back as "kadiköy"). Ids are shuffled, so the file
+is not in id order, as a real export need not be.
 """
 
 from __future__ import annotations
@@ -112,8 +116,10 @@ class Generator:
         return draft, tuple(dict.fromkeys(label for source in chosen for label in source.labels))
 
     def near_copy(self, draft: Draft) -> Draft:
-        """A lightly edited copy: a few words swapped, the last paragraph dropped or one added."""
-        words = self._swap(draft.words, COPY_SWAP_RATE)
+        """A lightly edited copy: `COPY_SWAP_RATE` of the words swapped, the last paragraph dropped or one added."""
+        words = draft.words.copy()
+        swapped = self.rng.choice(len(words), max(1, round(COPY_SWAP_RATE * len(words))), replace=False)
+        words[swapped] = self.rng.integers(0, len(self.vocabulary), len(swapped))
         if len(draft.parts) > 3 and self.rng.random() < 0.5:
             ends = draft.sentence_ends[:-draft.parts[-1][1]]
             return Draft(words[:ends[-1]], ends, draft.parts[:-1])
@@ -148,7 +154,7 @@ def synthetic_articles(n: int, seed: int = 0) -> Iterator[dict]:
         draw = generator.rng.random()
         if produced < n and draw < NEAR_DUPLICATE_RATE + EXACT_DUPLICATE_RATE:
             near = draw < NEAR_DUPLICATE_RATE
-            copy = generator.text(generator.near_copy(draft)) if near else text.upper().replace("\n\n", "\n \n\n")
+            copy = generator.text(generator.near_copy(draft)) if near else text.lower().replace("\n\n", "\n \n\n")
             yield {"id": f"syn-{ids[produced]:07d}", "text": copy, "labels": list(labels),
                    "planted": ("near" if near else "exact", original)}
             produced += 1

@@ -15,6 +15,7 @@ from tests.conftest import REPO, compose_config
 BENCHMARKS = REPO / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import synthetic  # noqa: E402
 from _timing import Run, alternate  # noqa: E402
 from synthetic import synthetic_articles, write_synthetic  # noqa: E402
 
@@ -22,7 +23,8 @@ HAS_HISTORY = shutil.which("git") is not None and subprocess.run(
     ["git", "cat-file", "-e", "e50222e"], cwd=REPO, capture_output=True).returncode == 0
 
 
-def test_synthetic_articles_carry_corpus_labels_and_plant_duplicates_the_build_finds(tmp_path):
+def test_synthetic_articles_carry_corpus_labels_and_plant_duplicates_the_build_finds(tmp_path, monkeypatch):
+    monkeypatch.setattr(synthetic, "EXACT_DUPLICATE_RATE", 0.01)  # a few exact copies in 1,000 articles
     source, planted_path = write_synthetic(1_000, tmp_path / "syn.jsonl", seed=5)
     articles = [json.loads(line) for line in source.read_text(encoding="utf-8").splitlines()]
     planted = json.loads(planted_path.read_text())
@@ -68,4 +70,4 @@ def test_data_build_benchmark_runs_candidate_and_baseline(tmp_path):
                             env={**os.environ, "HF_HUB_OFFLINE": "1"})
     rows = [line for line in result.stdout.splitlines() if line.startswith("| 600 |")]
     assert len(rows) == 2 and all("1.000" in row for row in rows)  # both find every planted pair
-    assert "less CPU time" in result.stdout
+    assert "less CPU time" in result.stdout and "same dataset: yes" in result.stdout
