@@ -17,7 +17,7 @@ RUN ?= $(shell $(BIN)/ereignis-runs newest $(EXPERIMENT) 2>/dev/null)
 SHARED_EVENTS := ../shared/events
 SHARED_NEWS := ../shared/data/gnad-events/dev.jsonl
 
-.PHONY: install import-model demo data train eval card compare predict test test-slow lint clean
+.PHONY: install import-model demo data train cv eval card compare predict test test-slow lint clean
 
 install: $(VENV)/.installed
 
@@ -42,6 +42,9 @@ data: install
 
 train: install
 	$(BIN)/ereignis-train $(ARGS)
+
+cv: install
+	$(BIN)/ereignis-cv $(ARGS)
 
 eval: install
 	@test -n "$(RUN)" || { echo "no run dir: make eval RUN=experiments/<experiment>/<date_time>"; exit 2; }

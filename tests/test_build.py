@@ -5,8 +5,9 @@ import pytest
 from datasets import DatasetDict
 
 from ereignis.data.build import build_dataset
+from ereignis.data.readers import DataError
 from ereignis.data.split import stratified_split
-from tests.conftest import compose_config, synthetic_corpus, write_folder
+from tests.conftest import CUES, compose_config, synthetic_corpus, write_folder
 
 
 def random_labels(n: int, k: int, seed: int) -> np.ndarray:
@@ -117,3 +118,52 @@ def test_test_only_mode_makes_an_external_test_set(tmp_path):
     build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={output}",
                                                 "data.split.mode=test_only"]))
     assert list(DatasetDict.load_from_disk(str(output))) == ["test"]
+
+
+def _jsonl(path, rows):
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def test_given_splits_follow_the_split_field(tmp_path):
+    articles, labels = synthetic_corpus()
+    names = ["train", "validation", "test"]
+    rows = [{"id": article_id, "text": text, "labels": labels[article_id], "split": names[i % 3]}
+            for i, (article_id, text) in enumerate(articles.items())]
+    output = tmp_path / "out"
+    build_dataset(compose_config("build_data", [f"data.input={_jsonl(tmp_path / 'in.jsonl', rows)}",
+                                                f"data.output_dir={output}", "data.split.mode=given"]))
+    dataset = DatasetDict.load_from_disk(str(output))
+    for name in names:
+        assert sorted(dataset[name]["id"]) == sorted(row["id"] for row in rows if row["split"] == name)
+    rows[4]["split"] = "dev"
+    with pytest.raises(DataError, match=r"in.jsonl:5: data.split.mode=given needs a 'split' field"):
+        build_dataset(compose_config("build_data", [f"data.input={_jsonl(tmp_path / 'in.jsonl', rows)}",
+                                                    f"data.output_dir={tmp_path / 'bad'}", "data.split.mode=given"]))
+    assert not (tmp_path / "bad").exists()
+
+
+def test_kfold_builds_disjoint_stratified_folds(tmp_path):
+    articles, labels = synthetic_corpus(n_per_label=8)
+    folder = write_folder(tmp_path / "articles", articles, labels)
+    output = tmp_path / "out"
+    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={output}",
+                                                "data.split.mode=kfold", "data.split.folds=4"]))
+    dataset = DatasetDict.load_from_disk(str(output))
+    assert sorted(dataset) == ["fold_0", "fold_1", "fold_2", "fold_3"]
+    ids = [i for fold in dataset.values() for i in fold["id"]]
+    assert sorted(ids) == sorted(articles) and len(set(ids)) == len(ids)
+    for fold in dataset.values():  # every label in every fold: 8 articles per label over 4 folds
+        assert {label for row in fold["labels"] for label in row} == set(CUES)
+
+
+def test_a_single_label_task_needs_exactly_one_label(tmp_path):
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "topics.yaml").write_text(
+        "name: topics\ntask: single_label\nlabels:\n  - {id: summit, name: S}\n  - {id: protest, name: P}\n")
+    rows = [{"id": f"a{i}", "text": f"Text {i} " * 20, "labels": ["summit" if i % 2 else "protest"]} for i in range(30)]
+    rows[3]["labels"] = ["summit", "protest"]
+    overrides = [f"hydra.searchpath=[file://{tmp_path}]", "labels=topics", "data.near_duplicates.threshold=null"]
+    with pytest.raises(DataError, match=r"in.jsonl:4: a single-label task \(topics\) needs exactly one label"):
+        build_dataset(compose_config("build_data", [*overrides, f"data.input={_jsonl(tmp_path / 'in.jsonl', rows)}",
+                                                    f"data.output_dir={tmp_path / 'out'}"]))

@@ -12,10 +12,12 @@ Y_PRED = np.array([[1, 0, 0], [1, 0, 0], [0, 1, 1], [0, 0, 0]])
 def test_scores_on_hand_made_predictions():
     scores = multilabel_scores(Y_TRUE, Y_PRED, LABELS)
     # a: tp 2 -> P 1, R 1; b: tp 1, fn 1 -> P 1, R .5, F1 2/3; c: fp 1, no gold -> 0
-    assert scores["per_label"]["a"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2, "average_precision": None}
+    assert scores["per_label"]["a"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2,
+                                        "average_precision": None}
     assert scores["per_label"]["b"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2,
                                                       "average_precision": None})
-    assert scores["per_label"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0, "average_precision": None}
+    assert scores["per_label"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0,
+                                        "average_precision": None}
     assert scores["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)
     assert scores["macro_f1_present_labels"] == pytest.approx((1 + 2 / 3) / 2)
     # micro: tp 3, fp 1, fn 1 -> P .75, R .75
@@ -76,17 +78,3 @@ def test_bootstrap_does_not_count_a_label_missing_from_a_resample_as_zero():
     y_true[:, 1:] = rng.random((200, 3)) < 0.3
     intervals = bootstrap_intervals(y_true, {"model": y_true.copy()}, n_resamples=300, confidence=0.95, seed=0)
     assert intervals["model"]["macro_f1"] == {"low": 1.0, "high": 1.0}  # perfect predictions stay perfect
-
-
-def test_baseline_handles_one_label_and_constant_labels():
-    from ereignis.evaluation.baseline import TfidfBaseline
-    from tests.conftest import compose_config
-
-    settings = compose_config("eval", ["run_dir=/tmp/run"]).eval.baseline
-    texts = ["Gipfel in Wien", "Gipfel in Rom", "Protest in Bern", "Protest in Graz", "Wetter mild", "Wetter kalt"] * 2
-    one = np.array([[1], [1], [0], [0], [0], [0]] * 2)
-    assert TfidfBaseline(settings).fit(texts, one).predict_proba(texts).shape == (12, 1)
-    constant = np.hstack([one, np.zeros((12, 1), int), np.ones((12, 1), int)])
-    probabilities = TfidfBaseline(settings).fit(texts, constant).predict_proba(texts)
-    assert probabilities.shape == (12, 3) and (probabilities[:, 1] == 0).all() and (probabilities[:, 2] == 1).all()
-    assert probabilities[0, 0] > probabilities[2, 0]

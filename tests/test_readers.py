@@ -60,13 +60,22 @@ def test_jsonl_errors_name_lines(tmp_path):
         json.dumps({"id": "a", "text": "again", "labels": []}),
         json.dumps({"id": "c", "text": "", "labels": []}),
         json.dumps({"id": "d", "text": "x", "labels": ["nope"]}),
-        json.dumps({"id": "e", "text": "x", "labels": "summit"}),
+        json.dumps({"id": "e", "text": "x", "labels": 3}),
+        json.dumps({"id": "f", "text": "y", "labels": "Summit"}),  # one string: a single label
     ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     found = problems_of(lambda: read_records(path, KNOWN))
     assert [p.split(": ", 1)[0] for p in found] == [f"{path}:{n}" for n in (2, 3, 4, 5, 6)]
     assert "invalid JSON" in found[0] and "duplicate id 'a' (first at line 1)" in found[1]
     assert "empty text" in found[2] and "unknown label 'nope'" in found[3] and "list of strings" in found[4]
+
+
+def test_jsonl_reads_one_label_string_and_a_split_field(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": "a", "text": "Gipfel", "topic": "Summit", "split": " Test "}) + "\n",
+                    encoding="utf-8")
+    [record] = read_records(path, KNOWN, columns={"labels": "topic"})
+    assert record.labels == ("summit",) and record.split == "test"
 
 
 def test_unlabelled_reading_ignores_labels(tmp_path):

@@ -71,7 +71,7 @@ def test_a_one_label_taxonomy_trains_and_evaluates(tmp_path):
     _short_run(tmp_path / "dataset", tmp_path / "run")
     evaluate_run(compose_config("eval", [f"run_dir={tmp_path / 'run'}", "eval.bootstrap.n_resamples=20"]))
     metrics = json.loads((tmp_path / "run" / "eval" / "metrics.json").read_text())
-    assert list(metrics["splits"]["test"]["systems"]["baseline"]["per_label"]) == ["summit"]
+    assert list(metrics["splits"]["test"]["systems"]["tfidf_word"]["per_label"]) == ["summit"]
 
 
 # The tiny model's per-epoch validation on the synthetic corpus. Under the pinned torch on CPU the run is

@@ -100,6 +100,15 @@ def train_main(cfg: DictConfig) -> float:
     return result["validation_macro_f1"]  # the value a Hydra sweeper optimises
 
 
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="cv")
+@reports_users_problems
+def cv_main(cfg: DictConfig) -> None:
+    _quiet_progress_bars()
+    from ereignis.training.cv import cross_validate
+
+    print(f"cross-validation: {cross_validate(cfg) / 'cv.md'}")
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 @reports_users_problems
 def eval_main(cfg: DictConfig) -> None:

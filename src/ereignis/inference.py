@@ -1,67 +1,157 @@
-"""Load a trained run's model and turn texts into label probabilities (evaluation and prediction)."""
+"""A trained classifier with its encoding and decision rule: what evaluation, prediction and the
+Python API use to turn articles into scores, decisions and evidence.
+
+`Classifier.load` takes a run dir (reads `decision.json` and the encoding in `manifest.json`), a
+model folder or a hub id (reads the copies of both in `config.json`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from ereignis.data.articles import parse_article
+from ereignis.encoding import EncodingSettings, Windows, encode_articles
+from ereignis.io import read_json
+from ereignis.modeling.pooling import CUSTOM_ARCHITECTURES
+from ereignis.task import Decision
+
+EVIDENCE_CHARS = 300
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ\"„])|\n+")
 
 
-def load_classifier(model_dir: str | Path, device: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, list[str]]:
-    """Model, tokenizer and label order from a run's `model/` folder, as a user would load them,
-    on `device` (default: the GPU when there is one)."""
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").exists():
-        raise FileNotFoundError(f"{model_dir}: no trained model here (config.json missing)")
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+def split_sentences(text: str) -> list[str]:
+    """Sentences and paragraph lines of a news text (a full stop followed by a capital starts a sentence)."""
+    return [part.strip() for part in SENTENCE_END.split(text) if len(part.strip()) > 1]
+
+
+def load_model_folder(model_dir: str | Path,
+                      device: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Model and tokenizer from a model folder or hub id, on `device` (default: the GPU when there is one)."""
+    config = AutoConfig.from_pretrained(model_dir)
+    architecture = (config.architectures or [""])[0]
+    model_class = CUSTOM_ARCHITECTURES.get(architecture, AutoModelForSequenceClassification)
+    model = model_class.from_pretrained(model_dir)
     model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
-    labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-    return model, tokenizer, labels
-
-
-def _windows(tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int, long_articles: str,
-             stride: int, max_windows: int) -> tuple[list[list[int]], list[int]]:
-    """Token windows and, for each, the index of its text: one window per text when truncating,
-    overlapping windows over the whole text otherwise."""
-    if long_articles == "truncate":
-        return tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"], list(range(len(texts)))
-    if long_articles != "windows":
-        raise ValueError(f"long_articles must be 'truncate' or 'windows', got {long_articles!r}")
-    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, stride=stride,
-                        return_overflowing_tokens=True)
-    windows, owners, per_text = [], [], [0] * len(texts)
-    for ids, owner in zip(encoded["input_ids"], encoded["overflow_to_sample_mapping"]):
-        if per_text[owner] < max_windows:
-            windows.append(ids)
-            owners.append(owner)
-            per_text[owner] += 1
-    return windows, owners
+    return model, AutoTokenizer.from_pretrained(model_dir)
 
 
 @torch.inference_mode()
-def predict_proba(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
-                  batch_size: int = 32, long_articles: str = "truncate", stride: int = 64,
-                  max_windows: int = 16) -> np.ndarray:
-    """Sigmoid probabilities, shape (len(texts), n_labels).
-
-    `long_articles="truncate"` reads each text up to the model's max length (as in training);
-    `"windows"` reads overlapping windows (`stride` tokens of overlap, at most `max_windows` per
-    text) and takes each label's highest probability over them: an event reported in paragraph
-    eight is still seen. Windows are sorted by length so each batch pads little.
-    """
+def window_logits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, windows: Windows,
+                  batch_size: int = 32) -> np.ndarray:
+    """Logits per window; windows are batched by length so each batch pads little."""
     device = next(model.parameters()).device
-    max_length = min(tokenizer.model_max_length, model.config.max_position_embeddings)
-    windows, owners = _windows(tokenizer, texts, max_length, long_articles, stride, max_windows)
-    order = np.argsort([len(ids) for ids in windows], kind="stable")
-    probabilities = np.zeros((len(texts), model.config.num_labels), dtype=np.float32)
-    for start in range(0, len(windows), batch_size):
+    order = np.argsort([len(ids) for ids in windows.input_ids], kind="stable")
+    logits = np.zeros((len(windows.input_ids), model.config.num_labels), dtype=np.float32)
+    for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
-        encoded = tokenizer.pad({"input_ids": [windows[i] for i in batch]}, return_tensors="pt").to(device)
-        window_probabilities = torch.sigmoid(model(**encoded).logits.float()).cpu().numpy()
-        for row, i in enumerate(batch):
-            probabilities[owners[i]] = np.maximum(probabilities[owners[i]], window_probabilities[row])
-    return probabilities
+        encoded = tokenizer.pad({"input_ids": [windows.input_ids[i] for i in batch]}, return_tensors="pt").to(device)
+        logits[batch] = model(**encoded).logits.float().cpu().numpy()
+    return logits
+
+
+@dataclass
+class Scored:
+    """Per-article logits, calibrated scores and decisions, and the windows behind them."""
+    logits: np.ndarray
+    scores: np.ndarray
+    decisions: np.ndarray
+    best_window: np.ndarray
+    windows: Windows
+
+
+def as_article(text_or_article: str | Mapping) -> Mapping:
+    """A raw article string is parsed into title, lead, key points and body as the data stage does."""
+    if isinstance(text_or_article, str):
+        article = parse_article(text_or_article)
+        return {"title": article.title, "lead": article.lead, "bullets": list(article.bullets), "body": article.body,
+                "text": article.text}
+    return text_or_article
+
+
+class Classifier:
+    """Articles in, calibrated scores, decided labels and evidence out."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, decision: Decision,
+                 encoding: EncodingSettings):
+        self.model, self.tokenizer, self.decision, self.encoding = model, tokenizer, decision, encoding
+        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+        if tuple(self.labels) != decision.labels:
+            raise ValueError(f"the model's labels {self.labels} differ from the decision rule's "
+                             f"{list(decision.labels)}")
+        self.max_length = min(tokenizer.model_max_length, model.config.max_position_embeddings)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | None = None, **encoding_overrides: Any) -> Classifier:
+        """From a run dir, a model folder or a hub id; `encoding_overrides` (long_articles, stride,
+        max_windows, pooling) replace the run's encoding settings."""
+        run_dir = Path(path)
+        is_run = (run_dir / "manifest.json").is_file() and (run_dir / "model" / "config.json").is_file()
+        if not is_run and run_dir.exists() and not (run_dir / "config.json").is_file():
+            raise FileNotFoundError(f"{run_dir}: neither a run dir (manifest.json, model/) nor a model folder "
+                                    "(config.json)")
+        model, tokenizer = load_model_folder(run_dir / "model" if is_run else path, device)
+        stored = getattr(model.config, "ereignis", None) or {}
+        if is_run and (run_dir / "decision.json").is_file():
+            decision = Decision.load(run_dir / "decision.json")
+        elif "decision" in stored:
+            decision = Decision.from_dict(stored["decision"])
+        else:  # a model trained elsewhere: its own problem type, the conventional 0.5
+            task = "single_label" if model.config.problem_type == "single_label_classification" else "multi_label"
+            decision = Decision.default(task, [model.config.id2label[i] for i in range(model.config.num_labels)])
+        encoding = read_json(run_dir / "manifest.json").get("encoding", {}) if is_run else stored.get("encoding", {})
+        settings = {**encoding, **{k: v for k, v in encoding_overrides.items() if v is not None}}
+        return cls(model, tokenizer, decision, EncodingSettings.from_mapping(settings))
+
+    def score(self, articles: Sequence[str | Mapping], batch_size: int = 32) -> Scored:
+        windows = encode_articles(self.tokenizer, [as_article(a) for a in articles], self.max_length, self.encoding)
+        logits, best = windows.pool(window_logits(self.model, self.tokenizer, windows, batch_size),
+                                    self.encoding.pooling)
+        scores = self.decision.probabilities(logits)
+        return Scored(logits, scores, self.decision.decide(scores), best, windows)
+
+    def evidence(self, scored: Scored, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, dict[str, Any]]]:
+        """Per article, for each predicted label: the window that scored highest and, within it, the
+        sentence that scores highest on its own (one extra pass over those windows' sentences)."""
+        wanted = [(i, j, int(scored.best_window[i, j])) for i, j in zip(*np.nonzero(scored.decisions), strict=True)]
+        sentences: dict[int, list[str]] = {}
+        for _, _, window in wanted:
+            if window not in sentences:
+                start, end = scored.windows.spans[window]
+                sentences[window] = split_sentences(texts[scored.windows.owners[window]][start:end])
+        flat = [(window, sentence) for window, items in sentences.items() for sentence in items]
+        if flat:
+            encoded = self.tokenizer([sentence for _, sentence in flat], truncation=True, max_length=self.max_length)
+            sentence_windows = Windows(encoded["input_ids"], np.arange(len(flat)), [(0, 0)] * len(flat), len(flat))
+            sentence_logits = window_logits(self.model, self.tokenizer, sentence_windows, batch_size)
+        first_window = {int(owner): int(w) for w, owner in reversed(list(enumerate(scored.windows.owners)))}
+        evidence: list[dict[str, dict[str, Any]]] = [{} for _ in range(scored.windows.n_articles)]
+        for i, j, window in wanted:
+            rows = [k for k, (w, _) in enumerate(flat) if w == window]
+            best = max(rows, key=lambda k: sentence_logits[k, j]) if rows else None
+            evidence[i][self.labels[j]] = {"window": window - first_window[i],
+                                           "sentence": flat[best][1][:EVIDENCE_CHARS] if best is not None else ""}
+        return evidence
+
+    def predict(self, articles: Sequence[str | Mapping], batch_size: int = 32) -> list[dict[str, Any]]:
+        """One dict per article: `labels` (decided), `scores` (calibrated, per label), `evidence`."""
+        parsed = [as_article(a) for a in articles]
+        scored = self.score(parsed, batch_size)
+        evidence = self.evidence(scored, [article["text"] for article in parsed], batch_size)
+        return [{"labels": [label for label, chosen in zip(self.labels, scored.decisions[i], strict=True) if chosen],
+                 "scores": {label: round(float(p), 4) for label, p in zip(self.labels, scored.scores[i], strict=True)},
+                 "evidence": evidence[i]}
+                for i in range(len(parsed))]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ereignis.io import atomic_write_json, read_json
+from ereignis.task import PROBLEM_TYPES, check_task
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class LabelSchema:
     labels: tuple[Label, ...]
     language: str = "de"
     rule: str = ""
+    task: str = "multi_label"   # multi_label: any number of labels per article | single_label: exactly one
     ids: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -37,11 +39,13 @@ class LabelSchema:
         if duplicates:
             raise ValueError(f"label schema '{self.name}' repeats label ids: {duplicates}")
         object.__setattr__(self, "ids", ids)
+        check_task(self.task)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LabelSchema:
         labels = tuple(Label(**dict(item)) for item in data["labels"])
-        return cls(name=data["name"], labels=labels, language=data.get("language", "de"), rule=data.get("rule", ""))
+        return cls(name=data["name"], labels=labels, language=data.get("language", "de"), rule=data.get("rule", ""),
+                   task=data.get("task", "multi_label"))
 
     @classmethod
     def load(cls, path: str | Path) -> LabelSchema:
@@ -52,6 +56,7 @@ class LabelSchema:
             "name": self.name,
             "language": self.language,
             "rule": self.rule,
+            "task": self.task,
             "labels": [asdict(label) for label in self.labels],
         }
 
@@ -69,3 +74,8 @@ class LabelSchema:
     def multi_hot(self, label_ids: list[str]) -> list[float]:
         present = set(label_ids)
         return [1.0 if label in present else 0.0 for label in self.ids]
+
+    @property
+    def problem_type(self) -> str:
+        """The transformers `problem_type` of this task."""
+        return PROBLEM_TYPES[self.task]

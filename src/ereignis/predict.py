@@ -1,7 +1,8 @@
-"""`ereignis-predict`: label new articles with a trained run.
+"""`ereignis-predict`: label new articles with a trained run, under the run's decision rule.
 
 Input: a folder of `.txt` articles or a JSONL of {"id", "text"} (labels, if present, are ignored).
-Output JSONL, one row per article: {"id", "labels", "scores": {label: probability}}.
+Output JSONL, one row per article: {"id", "labels", "scores": {label: calibrated probability},
+"evidence": {label: {"window", "sentence"}}, "run", "decision": {"fitted_on", "override"}}.
 """
 
 from __future__ import annotations
@@ -10,20 +11,19 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from ereignis.data import parse_article, read_records
-from ereignis.inference import load_classifier, predict_proba
+from ereignis.data import read_records
+from ereignis.inference import Classifier
 from ereignis.io import atomic_write_jsonl
 
 
 def predict(cfg: DictConfig) -> Path:
-    model, tokenizer, labels = load_classifier(Path(cfg.run_dir) / "model")
+    classifier = Classifier.load(cfg.run_dir, long_articles=cfg.long_articles, stride=cfg.window_stride,
+                                 max_windows=cfg.max_windows, pooling=cfg.window_pooling)
+    classifier.decision = classifier.decision.with_threshold(cfg.threshold)
     records = read_records(cfg.input, known_labels=None, require_labels=False)
-    # the same composition of title, lead, key points and body that the model was trained on
-    texts = [parse_article(record.text).text for record in records]
-    probabilities = predict_proba(model, tokenizer, texts, cfg.batch_size, cfg.long_articles, cfg.window_stride,
-                                  cfg.max_windows)
-    rows = [{"id": record.id,
-             "labels": [label for label, p in zip(labels, row) if p >= cfg.threshold],
-             "scores": {label: round(float(p), 4) for label, p in zip(labels, row)}}
-            for record, row in zip(records, probabilities)]
-    return atomic_write_jsonl(cfg.output, rows)
+    # raw texts are parsed into title, lead, key points and body, as the data stage does
+    results = classifier.predict([record.text for record in records], cfg.batch_size)
+    provenance = {"run": str(Path(cfg.run_dir).resolve()),
+                  "decision": {"fitted_on": classifier.decision.fitted_on, "override": classifier.decision.override}}
+    return atomic_write_jsonl(cfg.output, [{"id": record.id, **result, **provenance}
+                                           for record, result in zip(records, results, strict=True)])

@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from ereignis.data.articles import parse_article
 from ereignis.data.duplicates import NearDuplicateIndex, exact_duplicates, exact_key, normalised_words
 from ereignis.data.readers import DataError, Record, iter_records
-from ereignis.data.split import stratified_split
+from ereignis.data.split import stratified_folds, stratified_split
 from ereignis.data.streaming import DatasetDirWriter, SortedRuns, sort_positions
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text
 from ereignis.labels import LabelSchema
@@ -126,7 +126,8 @@ def token_sample(indices: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             for split, idx in indices.items()}
 
 
-def grouped_split(labels: np.ndarray, groups: list[list[int]], split_cfg: DictConfig) -> dict[str, np.ndarray]:
+def grouped_split(labels: np.ndarray, groups: list[list[int]], split_cfg: DictConfig,
+                  folds: bool = False) -> dict[str, np.ndarray]:
     """Stratified split (sorted positions per split) in which each near-duplicate group stays together.
 
     Each group is split as one unit carrying the union of its members' labels, then expanded.
@@ -137,7 +138,8 @@ def grouped_split(labels: np.ndarray, groups: list[list[int]], split_cfg: DictCo
     units, unit_index = np.unique(unit_of, return_inverse=True)
     matrix = np.zeros((len(units), labels.shape[1]), dtype=labels.dtype)
     np.logical_or.at(matrix, unit_index, labels)
-    split = stratified_split(matrix, split_cfg.validation, split_cfg.test, split_cfg.seed)
+    split = stratified_folds(matrix, split_cfg.folds, split_cfg.seed) if folds else \
+        stratified_split(matrix, split_cfg.validation, split_cfg.test, split_cfg.seed)
     split_of_unit = np.empty(len(units), dtype=np.int64)
     for number, idx in enumerate(split.values()):
         split_of_unit[idx] = number
@@ -197,18 +199,19 @@ class _Articles:
     labels: np.ndarray  # (articles, labels) bool, in schema order
     words: np.ndarray
     structured: np.ndarray  # has a key-points box
+    splits: list[str | None]  # as the input assigns them (data.split.mode=given)
 
     def subset(self, positions: np.ndarray) -> _Articles:
         return _Articles([self.ids[p] for p in positions], [self.sources[p] for p in positions],
                          [self.keys[p] for p in positions], self.labels[positions], self.words[positions],
-                         self.structured[positions])
+                         self.structured[positions], [self.splits[p] for p in positions])
 
 
 def _stage(records: Iterable[Record], schema: LabelSchema, runs: SortedRuns,
            index: NearDuplicateIndex | None) -> _Articles:
     """Parse the records a batch at a time onto disk (`runs`) and into the near-duplicate `index`,
     keeping per article only what the split and the statistics need."""
-    ids, sources, keys, labels, words, structured = [], [], [], [], [], []
+    ids, sources, keys, labels, words, structured, splits = [], [], [], [], [], [], []
     column = {label: i for i, label in enumerate(schema.ids)}
     records = iter(records)
     while batch := list(islice(records, BATCH_ROWS)):
@@ -219,6 +222,7 @@ def _stage(records: Iterable[Record], schema: LabelSchema, runs: SortedRuns,
             index.add(word_lists)
         ids += [record.id for record in batch]
         sources += [record.source for record in batch]
+        splits += [record.split for record in batch]
         keys += [exact_key(row_words) for row_words in word_lists]
         words += [len(row_words) for row_words in word_lists]
         structured += [bool(row["bullets"]) for row in rows]
@@ -227,8 +231,34 @@ def _stage(records: Iterable[Record], schema: LabelSchema, runs: SortedRuns,
             batch_labels[number, [column[label] for label in row["labels"]]] = True
         labels.append(batch_labels)
     runs.finish()
-    return _Articles(ids, sources, keys, np.concatenate(labels or [np.zeros((0, len(schema.ids)), dtype=bool)]),
-                     np.array(words, dtype=np.int64), np.array(structured, dtype=bool))
+    articles = _Articles(ids, sources, keys, np.concatenate(labels or [np.zeros((0, len(schema.ids)), dtype=bool)]),
+                         np.array(words, dtype=np.int64), np.array(structured, dtype=bool), splits)
+    if schema.task == "single_label":
+        wrong = np.flatnonzero(articles.labels.sum(axis=1) != 1)
+        if len(wrong):
+            raise DataError([f"{sources[i]}: a single-label task ({schema.name}) needs exactly one label per article, "
+                             f"found {int(articles.labels[i].sum())}" for i in wrong])
+    return articles
+
+
+GIVEN_SPLITS = ("train", "validation", "test")
+
+
+def given_split(articles: _Articles, groups: list[list[int]]) -> dict[str, np.ndarray]:
+    """The splits the input assigns (a `split` field per record); every record must name one of
+    train, validation, test. Near-duplicates across given splits are a leak the user must see."""
+    problems = [f"{source}: data.split.mode=given needs a 'split' field of {', '.join(GIVEN_SPLITS)}, "
+                f"found {split!r}"
+                for source, split in zip(articles.sources, articles.splits, strict=True) if split not in GIVEN_SPLITS]
+    if problems:
+        raise DataError(problems)
+    for group in groups:
+        named = {articles.splits[i] for i in group}
+        if len(named) > 1:
+            log.warning("near-duplicates %s sit in different given splits (%s): a test article has a twin in "
+                        "training", [articles.ids[i] for i in group], sorted(named))
+    split_names = np.array(articles.splits)
+    return {name: np.flatnonzero(split_names == name) for name in GIVEN_SPLITS}
 
 
 def _write_splits(folder: Path, tables: Iterator[pa.Table], indices: dict[str, np.ndarray],
@@ -300,13 +330,18 @@ def build_dataset(cfg: DictConfig) -> Path:
 
         if data.split.mode == "test_only":
             indices = {"test": np.arange(len(kept))}
+        elif data.split.mode == "given":
+            indices = given_split(articles, groups)
+        elif data.split.mode == "kfold":
+            indices = grouped_split(articles.labels, groups, data.split, folds=True)
         elif data.split.mode == "stratified":
             n_units = len(kept) - sum(len(group) - 1 for group in groups)
             require_enough_for_split(input_path, n_units, data.split)
             indices = grouped_split(articles.labels, groups, data.split)
             require_enough_for_split(input_path, n_units, data.split, {name: len(idx) for name, idx in indices.items()})
         else:
-            raise ValueError(f"data.split.mode must be 'stratified' or 'test_only', got {data.split.mode!r}")
+            raise ValueError(f"data.split.mode must be 'stratified', 'given', 'kfold' or 'test_only', "
+                             f"got {data.split.mode!r}")
 
         sample = token_sample(indices)
         texts = _write_splits(tmp, runs.in_order(kept), indices, sample, fingerprint_info["sha256"])

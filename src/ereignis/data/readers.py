@@ -34,7 +34,7 @@ from ereignis.data.text import EncodingProblem, clean_text, decode_bytes, iter_l
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ARTICLE_CHARS = 200_000
-DEFAULT_COLUMNS = {"id": "id", "text": "text", "labels": "labels"}
+DEFAULT_COLUMNS = {"id": "id", "text": "text", "labels": "labels", "split": "split"}
 SEPARATORS = (",", ";", "\t")
 EXCEL_SEPARATOR_LINE = re.compile(r"\s*sep=(.)\s*")  # Excel's first-line hint for the separator
 LABEL_SEPARATOR = re.compile(r"[;,]")  # labels in one cell: ';', or ',' in a ';'-separated file
@@ -48,6 +48,7 @@ class Record:
     text: str  # article text as the user wrote it, decoded and cleaned (ereignis.data.text)
     labels: tuple[str, ...] | None  # None where the input carries no labels (prediction)
     source: str  # "file:line" for error messages
+    split: str | None = None  # the split the input assigns (data.split.mode=given), where it has a split field
 
 
 class DataError(ValueError):
@@ -138,7 +139,7 @@ class _Reading:
         return tuple(dict.fromkeys(found))
 
     def record(self, raw_id: str, raw_text: str, labels: Iterable[str] | None, where: str,
-               first_seen: dict[str, str]) -> Record | None:
+               first_seen: dict[str, str], split: str | None = None) -> Record | None:
         """A record from one row or line, or None (and a problem) where its id or text is unusable."""
         article_id = self.clean(raw_id, where).strip()
         if not article_id:
@@ -151,7 +152,8 @@ class _Reading:
         text = self.article_text(raw_text, article_id, where)
         if text is None:
             return None
-        return Record(article_id, text, None if labels is None else self.labels(labels, where), where)
+        return Record(article_id, text, None if labels is None else self.labels(labels, where), where,
+                      None if split is None else str(split).strip().casefold())
 
     def finish(self) -> None:
         """At the end of a read: log what was changed on the way, or raise one `DataError` with every problem."""
@@ -415,12 +417,14 @@ def _column_names(columns: dict[str, str] | None) -> tuple[str, str, str]:
 def iter_jsonl(path: str | Path, known_labels: tuple[str, ...] | None, require_labels: bool = True,
                max_article_chars: int = DEFAULT_MAX_ARTICLE_CHARS, fallback_encoding: str | None = None,
                columns: dict[str, str] | None = None) -> Iterator[Record]:
-    """Read one `{"id", "text", "labels"}` object per line; blank lines are skipped."""
+    """Read one `{"id", "text", "labels"}` object per line; blank lines are skipped. `labels` may be one
+    string (a single-label task's class); an optional `split` field assigns the article's split."""
     path = Path(path)
     if not path.is_file():
         raise DataError([f"{path}: no such file"])
     reading = _Reading(known_labels, max_article_chars, fallback_encoding)
     id_key, text_key, labels_key = _column_names(columns)
+    split_key = {**DEFAULT_COLUMNS, **(columns or {})}["split"].casefold()
     n_records = 0
     first_seen: dict[str, str] = {}
     progress = _Progress(f"lines of {path}")
@@ -453,13 +457,16 @@ def iter_jsonl(path: str | Path, known_labels: tuple[str, ...] | None, require_l
             labels = None
             if require_labels:  # unlabelled reading (prediction) ignores labels
                 labels = obj.get(labels_key)
+                if isinstance(labels, str):  # one class per article (a topic field): a single label
+                    labels = [labels]
                 if labels_key not in obj:
                     reading.problem(where, f"missing '{labels_key}' for id '{article_id}'")
                     continue
                 if not isinstance(labels, list) or not all(isinstance(name, str) for name in labels):
-                    reading.problem(where, f"'{labels_key}' must be a list of strings, found {labels!r:.100}")
+                    reading.problem(where, f"'{labels_key}' must be a list of strings (or one string), "
+                                           f"found {labels!r:.100}")
                     continue
-            record = reading.record(str(article_id), text, labels, where, first_seen)
+            record = reading.record(str(article_id), text, labels, where, first_seen, obj.get(split_key))
             if record is not None:
                 n_records += 1
                 yield record

@@ -1,9 +1,9 @@
-"""Deterministic multi-label stratified train/validation/test split."""
+"""Deterministic multi-label stratified train/validation/test splits and cross-validation folds."""
 
 from __future__ import annotations
 
 import numpy as np
-from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
+from iterstrat.ml_stratifiers import MultilabelStratifiedKFold, MultilabelStratifiedShuffleSplit
 
 
 def _carve(y: np.ndarray, indices: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -30,3 +30,13 @@ def stratified_split(label_matrix: np.ndarray, validation: float, test: float, s
     # validation's share of what is left, so it is `validation` of the whole
     train_idx, val_idx = _carve(y, rest, validation / (1 - test) if test < 1 else 0, seed + 1)
     return {"train": train_idx, "validation": val_idx, "test": test_idx}
+
+
+def stratified_folds(label_matrix: np.ndarray, folds: int, seed: int) -> dict[str, np.ndarray]:
+    """Row indices of `folds` cross-validation folds (`fold_0` ...), stratified like `stratified_split`."""
+    if folds < 2:
+        raise ValueError(f"data.split.folds must be at least 2, got {folds}")
+    y = np.asarray(label_matrix, dtype=int)
+    y = np.hstack([y, (y.sum(axis=1) == 0).astype(int)[:, None]])
+    splitter = MultilabelStratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return {f"fold_{k}": np.sort(held) for k, (_, held) in enumerate(splitter.split(np.zeros(len(y)), y))}

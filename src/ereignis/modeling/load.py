@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from ereignis.labels import LabelSchema
+from ereignis.modeling.pooling import BertMeanPoolingForSequenceClassification
 from ereignis.modeling.tiny import tiny_bert, train_wordpiece
 
 
@@ -35,7 +36,8 @@ def load_tokenizer(model_cfg: DictConfig, train_texts: Sequence[str] | None = No
     """The model's tokenizer; for `tiny` a WordPiece vocabulary trained on `train_texts`."""
     if model_cfg.name_or_path is None:
         if not train_texts:
-            raise ModelUnavailableError(f"model '{model_cfg.name}' builds its tokenizer from training texts; none given")
+            raise ModelUnavailableError(f"model '{model_cfg.name}' builds its tokenizer from training texts; "
+                                        "none given")
         return train_wordpiece(train_texts, model_cfg.tiny.vocab_size, model_cfg.tiny.min_frequency,
                                model_cfg.max_length)
     try:
@@ -45,12 +47,20 @@ def load_tokenizer(model_cfg: DictConfig, train_texts: Sequence[str] | None = No
 
 
 def load_model(model_cfg: DictConfig, schema: LabelSchema, tokenizer: PreTrainedTokenizerBase) -> PreTrainedModel:
-    """A sequence classifier with a fresh multi-label head; the label map lives in its config."""
+    """A sequence classifier with a fresh head for the schema's task; the label map lives in its config.
+
+    `model.head`: `cls` (the architecture's own head, e.g. BERT's [CLS] pooler) or `mean` (mean of the
+    token vectors, for encoders trained with mean pooling such as multilingual-e5).
+    """
     if model_cfg.name_or_path is None:
-        return tiny_bert(model_cfg.tiny, len(tokenizer), model_cfg.max_length, schema.id2label)
+        return tiny_bert(model_cfg.tiny, len(tokenizer), model_cfg.max_length, schema.id2label, schema.problem_type)
+    head = model_cfg.get("head", "cls")
+    if head not in ("cls", "mean"):
+        raise ValueError(f"model.head must be 'cls' or 'mean', got {head!r}")
+    model_class = BertMeanPoolingForSequenceClassification if head == "mean" else AutoModelForSequenceClassification
     try:
-        return AutoModelForSequenceClassification.from_pretrained(
+        return model_class.from_pretrained(
             model_cfg.name_or_path, num_labels=len(schema.ids), id2label=schema.id2label, label2id=schema.label2id,
-            problem_type="multi_label_classification", ignore_mismatched_sizes=True)
+            problem_type=schema.problem_type, ignore_mismatched_sizes=True)
     except (OSError, ValueError) as err:
         raise _unavailable(model_cfg, err) from err

@@ -42,7 +42,8 @@ def wordpiece_vocabulary(words: Counter[str], vocab_size: int, min_frequency: in
     return list(vocabulary)
 
 
-def train_wordpiece(texts: Sequence[str], vocab_size: int, min_frequency: int, max_length: int) -> PreTrainedTokenizerFast:
+def train_wordpiece(texts: Sequence[str], vocab_size: int, min_frequency: int,
+                    max_length: int) -> PreTrainedTokenizerFast:
     """A cased WordPiece tokenizer (German nouns keep their capitals) fitted to `texts`."""
     normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False, clean_text=True)
     pre_tokenizer = pre_tokenizers.BertPreTokenizer()
@@ -61,10 +62,11 @@ def train_wordpiece(texts: Sequence[str], vocab_size: int, min_frequency: int, m
         cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
 
 
-def tiny_bert(tiny: DictConfig, vocab_size: int, max_length: int, id2label: dict[int, str]) -> BertForSequenceClassification:
+def tiny_bert(tiny: DictConfig, vocab_size: int, max_length: int, id2label: dict[int, str],
+              problem_type: str = "multi_label_classification") -> BertForSequenceClassification:
     config = BertConfig(
         vocab_size=vocab_size, hidden_size=tiny.hidden_size, num_hidden_layers=tiny.num_hidden_layers,
         num_attention_heads=tiny.num_attention_heads, intermediate_size=tiny.intermediate_size,
         max_position_embeddings=max_length, num_labels=len(id2label), id2label=id2label,
-        label2id={label: i for i, label in id2label.items()}, problem_type="multi_label_classification")
+        label2id={label: i for i, label in id2label.items()}, problem_type=problem_type)
     return BertForSequenceClassification(config)

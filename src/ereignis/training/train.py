@@ -1,12 +1,16 @@
-"""`make train`: fine-tune a multi-label classifier and write a self-contained run dir.
+"""`make train`: train a classifier (fine-tuned, or a frozen encoder with a trained head), fit its
+decision rule, and write a self-contained run dir.
 
 Run dir contract (read by evaluation, card and prediction):
     config.yaml        the resolved config
-    manifest.json      dataset fingerprint, seed, git commit, package versions, hardware, wall time
+    manifest.json      dataset fingerprint, seed, git commit, package versions, hardware, wall time,
+                       task, method, encoding (how articles become model input)
+    decision.json      the decision rule (temperature, per-label thresholds with their evidence); see `ereignis.task`
     labels.json        the label schema (copied from the dataset dir)
     dataset_stats.json, dataset_fingerprint.json   copied from the dataset dir
-    model/             safetensors weights, tokenizer, config.json with id2label/label2id
-    metrics/           train.json (log history), validation.json, test.json at threshold 0.5
+    model/             safetensors weights, tokenizer, config.json with id2label/label2id and, under
+                       `ereignis`, copies of the decision rule and the encoding
+    metrics/           train.json (log history), validation.json, test.json under the fitted decision rule
     train.log          the training log (Hydra's job log)
 """
 
@@ -17,13 +21,14 @@ import logging
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from datasets import DatasetDict
+from datasets import Dataset, DatasetDict
 from omegaconf import DictConfig, OmegaConf
 from transformers import (
     DataCollatorWithPadding,
@@ -38,35 +43,20 @@ from transformers import (
 )
 from transformers.integrations import TensorBoardCallback, is_tensorboard_available
 
+from ereignis.encoding import EncodingSettings, Windows, encode_articles
+from ereignis.inference import window_logits
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text, read_json
 from ereignis.labels import LabelSchema
-from ereignis.metrics import multilabel_scores, sigmoid
+from ereignis.metrics import multilabel_scores
 from ereignis.modeling import load_model, load_tokenizer
 from ereignis.provenance import git_state, hardware, package_versions
 from ereignis.runs import RunDir, records_status
+from ereignis.task import Decision, ThresholdSettings, fit_decision, label_matrix
+from ereignis.training.frozen import fit_frozen_head
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": {}, "bf16": {"bf16": True}, "fp16": {"fp16": True}}
-
-
-def _encode(dataset: DatasetDict, tokenizer, schema: LabelSchema, max_length: int) -> tuple[DatasetDict, dict]:
-    """Token ids (truncated at max_length; padding happens per batch), multi-hot labels, lengths."""
-
-    def encode(batch: dict) -> dict:
-        full = tokenizer(batch["text"], truncation=False, verbose=False)["input_ids"]
-        encoded = tokenizer(batch["text"], truncation=True, max_length=max_length)
-        encoded["labels"] = [schema.multi_hot(labels) for labels in batch["labels"]]
-        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
-        encoded["n_tokens_full"] = [len(ids) for ids in full]
-        return encoded
-
-    # in memory: no cache files in the dataset dir, which belongs to the data stage
-    encoded = dataset.map(encode, batched=True, remove_columns=dataset["train"].column_names, keep_in_memory=True)
-    truncation = {split: {"n_truncated": int(np.sum(np.asarray(part["n_tokens_full"]) > max_length)),
-                          "share_truncated": round(float(np.mean(np.asarray(part["n_tokens_full"]) > max_length)), 4)}
-                  for split, part in encoded.items()}
-    return encoded.remove_columns("n_tokens_full"), truncation
 
 
 def positive_weights(label_matrix: np.ndarray, mode: str, max_weight: float) -> torch.Tensor | None:
@@ -116,15 +106,6 @@ class ProgressBarsOnly(ProgressCallback):
 REPORTERS = ("none", "tensorboard")
 
 
-def _compute_metrics(schema: LabelSchema, threshold: float):
-    def compute(prediction: EvalPrediction) -> dict[str, float]:
-        probabilities = sigmoid(prediction.predictions)
-        scores = multilabel_scores(prediction.label_ids, probabilities >= threshold, schema.ids)
-        return {key: scores[key] for key in ("macro_f1", "micro_f1", "subset_accuracy")}
-
-    return compute
-
-
 def _training_arguments(cfg: DictConfig, output_dir: Path) -> TrainingArguments:
     t = cfg.train
     if t.precision not in PRECISIONS:
@@ -172,32 +153,64 @@ def _training_arguments(cfg: DictConfig, output_dir: Path) -> TrainingArguments:
     return TrainingArguments(**{**settings, **extra})
 
 
-@records_status
-def train(cfg: DictConfig) -> dict:
-    """Fine-tune on the dataset dir's train split, select on validation macro-F1; return the metrics."""
-    started = time.time()
-    run_dir = Path(cfg.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dataset_dir = Path(cfg.dataset_dir)
-    if not (dataset_dir / "labels.json").exists():
-        raise FileNotFoundError(f"{dataset_dir}: no dataset here (labels.json missing); run `make data` first")
-    schema = LabelSchema.load(dataset_dir / "labels.json")
-    dataset = DatasetDict.load_from_disk(str(dataset_dir))
-    set_seed(cfg.seed)
 
-    tokenizer = load_tokenizer(cfg.model, dataset["train"]["text"])
-    encoded, truncation = _encode(dataset, tokenizer, schema, cfg.model.max_length)
-    model = load_model(cfg.model, schema, tokenizer)
-    pos_weight = positive_weights(np.asarray(encoded["train"]["labels"]), cfg.train.pos_weight, cfg.train.max_pos_weight)
 
-    trainer = Trainer(
+class InOrderEvaluationTrainer(Trainer):
+    """A Trainer that evaluates in dataset order.
+
+    With `train_sampling_strategy="group_by_length"`, transformers 5 also groups the evaluation
+    batches by length, so `evaluate()` returns the windows shuffled; the per-epoch metric pools the
+    windows of each article by position and needs them in order.
+    """
+
+    def _get_eval_sampler(self, eval_dataset):
+        return torch.utils.data.SequentialSampler(eval_dataset) if eval_dataset is not None else None
+
+
+def _window_dataset(windows: Windows, targets: np.ndarray, task: str) -> Dataset:
+    """One training example per window, carrying its article's labels (class index when single-label)."""
+    labels = targets[windows.owners]
+    return Dataset.from_dict({
+        "input_ids": windows.input_ids, "length": [len(ids) for ids in windows.input_ids],
+        "labels": labels.argmax(axis=1).tolist() if task == "single_label" else labels.astype(np.float32).tolist()})
+
+
+def _article_metrics(task: str, labels: tuple[str, ...], y: np.ndarray, logits: np.ndarray,
+                     decision: Decision) -> dict:
+    scores = decision.probabilities(logits)
+    return multilabel_scores(y, decision.decide(scores), labels, scores)
+
+
+def _epoch_metrics(task: str, labels: tuple[str, ...], windows: Windows, y: np.ndarray, pooling: str):
+    """Per-epoch validation macro-F1 of the pooled articles at the default rule (epoch selection).
+
+    `Trainer.evaluate` returns window logits in dataset order, so the owners map them back."""
+    decision = Decision.default(task, labels)
+
+    def compute(prediction: EvalPrediction) -> dict[str, float]:
+        logits, _ = windows.pool(np.asarray(prediction.predictions, dtype=np.float64), pooling)
+        scores = _article_metrics(task, labels, y, logits, decision)
+        return {key: scores[key] for key in ("macro_f1", "micro_f1", "subset_accuracy")}
+
+    return compute
+
+
+def _fine_tune(cfg: DictConfig, run_dir: Path, model, tokenizer, windows: dict[str, Windows], targets: dict,
+               task: str, schema: LabelSchema, encoding: EncodingSettings) -> tuple[object, dict]:
+    """Fine-tune the whole model (embeddings optionally frozen); returns the best model and the log."""
+    if cfg.model.get("freeze_embeddings", False):
+        model.get_input_embeddings().weight.requires_grad_(False)
+    pos_weight = positive_weights(targets["train"], cfg.train.pos_weight, cfg.train.max_pos_weight) \
+        if task == "multi_label" else None
+    trainer = InOrderEvaluationTrainer(
         model=model,
         args=_training_arguments(cfg, run_dir / "checkpoints"),
-        train_dataset=encoded["train"],
-        eval_dataset=encoded["validation"],
+        train_dataset=_window_dataset(windows["train"], targets["train"], task),
+        eval_dataset=_window_dataset(windows["validation"], targets["validation"], task),
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=_compute_metrics(schema, cfg.train.threshold),
+        compute_metrics=_epoch_metrics(task, schema.ids, windows["validation"], targets["validation"],
+                                       encoding.pooling),
         compute_loss_func=_weighted_bce(pos_weight) if pos_weight is not None else None,
         callbacks=[EarlyStoppingCallback(early_stopping_patience=cfg.train.early_stopping_patience), LogToFile()],
     )
@@ -209,22 +222,77 @@ def train(cfg: DictConfig) -> dict:
 
         trainer.add_callback(TensorBoardCallback(SummaryWriter(str(RunDir(run_dir).tensorboard_dir))))
     train_output = trainer.train(resume_from_checkpoint=RunDir(run_dir).resume_checkpoint(cfg.train.resume))
-    trainer.remove_callback(EarlyStoppingCallback)  # it only watches the per-epoch validation
+    log_entry = {**train_output.metrics, "log_history": trainer.state.log_history,
+                 "best_checkpoint_metric": trainer.state.best_metric, "epochs_run": trainer.state.epoch,
+                 "training_arguments": trainer.args.to_dict(),
+                 "pos_weight": None if pos_weight is None else dict(zip(schema.ids, pos_weight.tolist(), strict=True))}
+    if not cfg.train.keep_checkpoints:
+        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+    return trainer.model, log_entry
 
-    metrics = {"train": {**train_output.metrics, "log_history": trainer.state.log_history,
-                         "best_checkpoint_metric": trainer.state.best_metric}}
-    for split in ("validation", "test"):
-        metrics[split] = trainer.evaluate(encoded[split], metric_key_prefix=split)
+
+@records_status
+def train(cfg: DictConfig) -> dict:
+    """Train on the dataset dir's train split, fit the decision rule on validation; return the metrics."""
+    dataset_dir = Path(cfg.dataset_dir)
+    if not (dataset_dir / "labels.json").exists():
+        raise FileNotFoundError(f"{dataset_dir}: no dataset here (labels.json missing); run `make data` first")
+    dataset = DatasetDict.load_from_disk(str(dataset_dir))
+    result = train_on(cfg, dataset, dataset_dir, Path(cfg.run_dir))
+    return {"run_dir": cfg.run_dir, **{f"{s}_macro_f1": result.metrics[s]["macro_f1"] for s in ("validation", "test")}}
+
+
+@dataclass
+class Trained:
+    """What a training leaves in memory beside its run dir: article logits and targets per split."""
+    logits: dict[str, np.ndarray]
+    targets: dict[str, np.ndarray]
+    decision: Decision
+    metrics: dict
+
+
+def train_on(cfg: DictConfig, dataset: DatasetDict, dataset_dir: Path, run_dir: Path,
+             dataset_note: dict | None = None) -> Trained:
+    """Train on `dataset` (train, validation, test splits), fit the decision rule on validation and
+    write the run dir. `dataset_note` adds to the manifest's dataset entry (e.g. the fold of a
+    cross-validation)."""
+    started = time.time()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    schema = LabelSchema.load(dataset_dir / "labels.json")
+    task = schema.task
+    set_seed(cfg.seed)
+
+    method = cfg.train.method
+    if method not in ("finetune", "frozen_head"):
+        raise ValueError(f"train.method must be 'finetune' or 'frozen_head', got {method!r}")
+    encoding = EncodingSettings.from_mapping(cfg.encoding)
+    tokenizer = load_tokenizer(cfg.model, dataset["train"]["text"])
+    model = load_model(cfg.model, schema, tokenizer)
+    max_length = min(int(cfg.model.max_length), model.config.max_position_embeddings)
+    windows = {split: encode_articles(tokenizer, part, max_length, encoding) for split, part in dataset.items()}
+    targets = {split: label_matrix(part["labels"], schema.ids) for split, part in dataset.items()}
+
+    if method == "finetune":
+        model, train_log = _fine_tune(cfg, run_dir, model, tokenizer, windows, targets, task, schema, encoding)
+        model.eval()  # the Trainer leaves it in training mode: dropout would blur the logits the rule is fitted on
+        logits = {split: windows[split].pool(window_logits(model, tokenizer, windows[split], cfg.train.eval_batch_size),
+                                             encoding.pooling)[0] for split in dataset}
+    else:
+        texts = {split: part["text"] for split, part in dataset.items()}
+        logits, train_log = fit_frozen_head(cfg, model, tokenizer, windows, texts, targets, task, encoding)
+
+    decision = fit_decision(task, schema.ids, logits["validation"], targets["validation"],
+                            ThresholdSettings.from_mapping({**cfg.decision, "seed": cfg.seed}), "validation")
+    metrics = {"train": train_log, **{split: _article_metrics(task, schema.ids, targets[split], logits[split], decision)
+                                      for split in ("validation", "test") if split in dataset}}
     for split, values in metrics.items():
         atomic_write_json(run_dir / "metrics" / f"{split}.json", values)
 
+    model.config.ereignis = {"task": task, "decision": decision.to_dict(), "encoding": encoding.to_dict()}
     with atomic_directory(run_dir / "model") as model_tmp:
-        # weights, config and tokenizer only: Trainer.save_model would add training_args.bin, a pickle
-        trainer.model.save_pretrained(str(model_tmp))
+        model.save_pretrained(str(model_tmp))
         tokenizer.save_pretrained(str(model_tmp))
-    if not cfg.train.keep_checkpoints:
-        shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
-
+    decision.save(run_dir / "decision.json")
     schema.save(run_dir / "labels.json")
     for name in ("stats.json", "fingerprint.json"):  # the run stays auditable if the dataset dir goes
         shutil.copyfile(dataset_dir / name, run_dir / f"dataset_{name}")
@@ -233,21 +301,31 @@ def train(cfg: DictConfig) -> dict:
         "experiment": cfg.experiment_name,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "seed": cfg.seed,
+        "task": task,
+        "method": method,
+        "encoding": encoding.to_dict(),
         "dataset": {**RunDir(run_dir).dataset_entry(dataset_dir),
                     "fingerprint": read_json(dataset_dir / "fingerprint.json")["sha256"],
-                    "n_articles": {split: len(part) for split, part in dataset.items()}},
-        "model": {"config": cfg.model.name, "name_or_path": cfg.model.name_or_path,
-                  "max_length": cfg.model.max_length, "n_parameters": int(model.num_parameters())},
-        "truncation": truncation,
-        "pos_weight": dict(zip(schema.ids, pos_weight.tolist())) if pos_weight is not None else None,
-        "best_validation_macro_f1": trainer.state.best_metric,
-        "epochs_run": trainer.state.epoch,
-        "training_arguments": trainer.args.to_dict(),
+                    "n_articles": {split: len(part) for split, part in dataset.items()}, **(dataset_note or {})},
+        "model": {"config": cfg.model.name, "name_or_path": cfg.model.name_or_path, "max_length": max_length,
+                  "n_parameters": int(model.num_parameters()), "head": cfg.model.get("head", "cls")},
+        "truncation": {split: _truncation(tokenizer, part["text"], max_length) for split, part in dataset.items()},
+        "windows": {split: len(w.input_ids) for split, w in windows.items()},
+        "pos_weight": train_log.get("pos_weight"),
+        "training_arguments": train_log.get("training_arguments"),  # None where no Trainer ran (frozen_head)
+        "validation_macro_f1": metrics["validation"]["macro_f1"],
+        "epochs_run": train_log.get("epochs_run"),
         "git": git_state(),
         "packages": package_versions(),
         "hardware": hardware(),
         "wall_time_s": round(time.time() - started, 1),
     })
     log.info("run written to %s (validation macro-F1 %.3f, test macro-F1 %.3f)", run_dir,
-             metrics["validation"]["validation_macro_f1"], metrics["test"]["test_macro_f1"])
-    return {"run_dir": str(run_dir), **{f"{s}_macro_f1": metrics[s][f"{s}_macro_f1"] for s in ("validation", "test")}}
+             metrics["validation"]["macro_f1"], metrics["test"]["macro_f1"])
+    return Trained(logits, targets, decision, metrics)
+
+
+def _truncation(tokenizer, texts: list[str], max_length: int) -> dict:
+    lengths = np.array([len(ids) for ids in tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]])
+    return {"n_truncated": int((lengths > max_length).sum()),
+            "share_truncated": round(float((lengths > max_length).mean()), 4) if len(lengths) else 0.0}
