@@ -35,11 +35,9 @@ from ereignis.evaluation.evaldir import (
     label_matrix,
     load_evaluation,
     score_matrix,
-    upgrade_legacy_metrics,
 )
 from ereignis.evaluation.resampling import f1_from_counts, percentile_interval, resampled_sums
 from ereignis.io import atomic_write_text
-from ereignis.labels import LabelSchema
 from ereignis.templates import render
 
 HEADLINE = {
@@ -357,13 +355,3 @@ def write_reports(eval_dir: str | Path, run_dir: str | Path | None = None) -> di
     return {"markdown": atomic_write_text(eval_dir / "report.md", render("report.j2", html=False, **context)),
             "html": atomic_write_text(eval_dir / "report.html", render(
                 "page.html.j2", html=True, title=title, body="report.j2", **context))}
-
-
-def render_report(metrics: dict[str, Any], schema: LabelSchema, manifest: dict[str, Any]) -> str:
-    """report.md for the evaluation stage that predates `write_reports` (one threshold, one baseline,
-    no eval dir yet, hence no figures and no per-label intervals). Remove once
-    `ereignis.evaluation.run` calls `write_reports`."""
-    run_dir = Path(metrics["run_dir"])
-    evaluation = Evaluation(run_dir=run_dir, eval_dir=run_dir / "eval", metrics=upgrade_legacy_metrics(metrics),
-                            schema=schema, manifest=manifest, predictions={})
-    return render("report.j2", html=False, **evaluation_view(evaluation))
