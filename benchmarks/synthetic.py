@@ -15,10 +15,11 @@ vocabulary: German words in German sentence frames, word and token lengths as in
 word sequences as unique as in real news.
 
 Planted near-duplicates (`NEAR_DUPLICATE_RATE` of the articles) are lightly edited copies: exactly
-2% of the words (at least one) swapped, the last paragraph dropped or a paragraph added, same
+2% of the words (at least one) swapped, and the last sentence dropped or a sentence added, same
 labels. Each swap changes at most 8 word sequences, so a copy shares far more than half of the
-shorter text's sequences and is a near-duplicate by the build's definition (a random number of
-swaps would now and then edit a short article past it). Planted exact duplicates
+shorter text's sequences, and at least 15 of them: a near-duplicate by the build's definition.
+(Random numbers of swaps, or dropping a whole paragraph, now and then edited a short article past
+that definition: such a pair is no near-duplicate, and no build should group it.) Planted exact duplicates
 (`EXACT_DUPLICATE_RATE`) are lower-cased with extra blank lines: the same text up to case and
 whitespace (upper-casing is not: "Kadıköy" comes back as "kadiköy"). Ids are shuffled, so the file
 is not in id order, as a real export need not be.
@@ -116,13 +117,14 @@ class Generator:
         return draft, tuple(dict.fromkeys(label for source in chosen for label in source.labels))
 
     def near_copy(self, draft: Draft) -> Draft:
-        """A lightly edited copy: `COPY_SWAP_RATE` of the words swapped, the last paragraph dropped or one added."""
+        """A lightly edited copy: `COPY_SWAP_RATE` of the words swapped, the last sentence dropped or one added."""
         words = draft.words.copy()
         swapped = self.rng.choice(len(words), max(1, round(COPY_SWAP_RATE * len(words))), replace=False)
         words[swapped] = self.rng.integers(0, len(self.vocabulary), len(swapped))
-        if len(draft.parts) > 3 and self.rng.random() < 0.5:
-            ends = draft.sentence_ends[:-draft.parts[-1][1]]
-            return Draft(words[:ends[-1]], ends, draft.parts[:-1])
+        if len(draft.sentence_ends) > 4 and self.rng.random() < 0.5:
+            ends = draft.sentence_ends[:-1]
+            kind, count = draft.parts[-1]
+            return Draft(words[:ends[-1]], ends, draft.parts[:-1] + ([(kind, count - 1)] if count > 1 else []))
         extra = self.sources[self.rng.integers(len(self.sources))].sentences
         added = self._swap(extra[self.rng.integers(len(extra))], SWAP_RATE)
         return Draft(np.concatenate([words, added]), np.r_[draft.sentence_ends, len(words) + len(added)],
