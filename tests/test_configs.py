@@ -34,7 +34,9 @@ def test_primary_configs_compose(name):
 @pytest.mark.parametrize("model", options("model"))
 def test_every_model_composes_for_training(model):
     cfg = resolved("train", [f"model={model}"])
-    assert cfg["model"]["name"] == model and cfg["model"]["max_length"] <= 512
+    long_context = model.startswith("moderngbert")  # ModernBERT reads 8,192 tokens
+    assert cfg["model"]["name"] == model and cfg["model"]["max_length"] <= (8192 if long_context else 512)
+    assert cfg["model"]["licence"] and cfg["model"]["head"] in ("cls", "mean")
     assert cfg["train"]["learning_rate"] == cfg["model"]["learning_rate"]
     assert (cfg["model"]["name_or_path"] is None) == (model == "tiny")
 

@@ -84,15 +84,17 @@ def test_the_api_predicts_like_the_cli_and_like_a_plain_pipeline(corpus):
              "Demo\n\nZehntausende demonstrierten auf dem Hauptplatz gegen die Regierung."]
     classifier = ereignis.load(run)
     rows = classifier.predict(texts)
-    decision = read(run / "decision.json")
-    for row in rows:
-        assert row["labels"] == [label for label, p in row["scores"].items() if p >= decision["thresholds"][label]]
+    scored = classifier.score(texts)
+    thresholds = read(run / "decision.json")["thresholds"]
+    for row, scores in zip(rows, scored.scores, strict=True):
+        assert row["labels"] == [label for label, p in zip(thresholds, scores, strict=True) if p >= thresholds[label]]
         assert set(row["evidence"]) == set(row["labels"])
+        assert all(evidence["sentence"] in texts[0] + texts[1] for evidence in row["evidence"].values())
     # a transformers user with the model folder and config.json's copy of the rule gets the same scores
     plain = pipeline("text-classification", model=str(run / "model"), top_k=None, function_to_apply="none")
     stored = plain.model.config.ereignis["decision"]
     for text, row in zip(texts, rows, strict=True):
-        logits = {item["label"]: item["score"] for item in plain(as_article(text)["text"], truncation=True)}
+        logits = {item["label"]: item["score"] for item in plain([as_article(text)["text"]], truncation=True)[0]}
         expected = {label: 1 / (1 + np.exp(-logit / stored["temperature"])) for label, logit in logits.items()}
         assert row["scores"] == pytest.approx(expected, abs=1e-4)
     cfg = ereignis.compose("predict", [f"run_dir={run}", "input=x.jsonl"])
