@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 from scipy.optimize import minimize_scalar
+from scipy.special import expit
 
 from ereignis.io import atomic_write_json, read_json
 
@@ -59,7 +60,7 @@ def probabilities(task: str, logits: np.ndarray, temperature: float = 1.0) -> np
     """Sigmoid per label (multi-label) or softmax over classes (single-label) of logits / T."""
     scaled = np.asarray(logits, dtype=np.float64) / temperature
     if task == "multi_label":
-        return 1.0 / (1.0 + np.exp(-scaled))
+        return expit(scaled)  # no overflow warning for the very negative logit of a label never seen in training
     shifted = np.exp(scaled - scaled.max(axis=1, keepdims=True))
     return shifted / shifted.sum(axis=1, keepdims=True)
 

@@ -83,7 +83,8 @@ def cross_validate(cfg: DictConfig) -> Path:
     all_articles = concatenate_datasets([dataset[name] for name in folds])
     y = label_matrix(all_articles["labels"], labels)
     fold_of = np.concatenate([np.full(len(dataset[name]), k) for k, name in enumerate(folds)])
-    systems = ["model", *cfg.eval.baselines]
+    baselines = cfg.eval.baselines if cfg.cv.baselines else {}
+    systems = ["model", *baselines]
     oof = {system: np.zeros(y.shape) for system in systems}
     per_fold: dict[str, list[dict]] = {system: [] for system in systems}
     descriptions: dict[str, str] = {"model": f"{cfg.model.name} ({cfg.train.method})"}
@@ -101,7 +102,7 @@ def cross_validate(cfg: DictConfig) -> Path:
         per_fold["model"].append(_scores(y[held], scores, trained.decision.decide(scores), labels, headline))
         # baselines learn from train and validation together: they select nothing on validation
         seen = concatenate_datasets([train_part, dataset[validation_fold]])
-        for name, baseline_settings in cfg.eval.baselines.items():
+        for name, baseline_settings in baselines.items():
             baseline, rule = fit_baseline(name, OmegaConf.to_container(baseline_settings), task, labels, seen["text"],
                                           label_matrix(seen["labels"], labels), settings, cfg.eval.baseline_folds,
                                           cfg.seed)
