@@ -323,6 +323,7 @@ def build_dataset(cfg: DictConfig) -> Path:
             rank = np.empty(len(keep), dtype=np.int64)
             rank[kept] = np.arange(len(kept))
             found = index.groups(near.threshold, near.min_shared, near.max_shared_by, keep=in_reading)
+            index.close()  # its bucket files are spent: the disk they held goes to the split files
             groups = sorted((sorted(rank[group].tolist()) for group in found), key=lambda group: group[0])
         if groups:
             log.warning("%d group(s) of near-duplicate articles, each kept within one split: %s", len(groups),
