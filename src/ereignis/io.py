@@ -18,6 +18,31 @@ def _umask() -> int:
     return mask
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def _remove_leftovers(final: Path) -> None:
+    """Remove the temp files and folders a killed writer of `final` left beside it.
+
+    Temp names carry the writer's pid (`.<name>.<pid>.<random>.tmp`, `.<name>.old-<pid>`), so only
+    those of processes that no longer run are removed: a writer still at work keeps its own.
+    """
+    for leftover in final.parent.glob(f".{final.name}.*"):
+        pid_text = leftover.name[len(final.name) + 2:].removeprefix("old-").split(".", 1)[0]
+        if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+
+
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Write `text` to `path` via a temp file in the same folder and a rename."""
     return atomic_write_bytes(path, text.encode("utf-8"))
@@ -27,7 +52,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write `data` to `path` via a temp file in the same folder and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_leftovers(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -57,11 +83,13 @@ def read_json(path: str | Path) -> Any:
 def atomic_directory(final: str | Path) -> Iterator[Path]:
     """Yield a temp folder beside `final`; on success it replaces `final` whole, on error it vanishes.
 
-    Readers therefore see either the old complete folder or the new complete one, never a mix.
+    Readers therefore see either the old complete folder or the new complete one, never a mix; what
+    a killed writer left behind is removed by the next writer of the same folder.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    _remove_leftovers(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.{os.getpid()}.", suffix=".tmp", dir=final.parent))
     try:
         yield tmp
     except BaseException:
