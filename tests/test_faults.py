@@ -43,3 +43,4 @@ def test_a_killed_data_build_leaves_nothing_half_done(tmp_path, kill_after_s):
     subprocess.run(command, cwd=tmp_path, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert (output / "fingerprint.json").is_file()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".dataset")] == []
+

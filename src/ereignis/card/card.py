@@ -157,4 +157,20 @@ def build_card(run_dir: str | Path, license: str = "apache-2.0", model_name: str
 
 def write_card(cfg: DictConfig) -> Path:
     card = build_card(cfg.run_dir, license=cfg.card.license, model_name=cfg.card.model_name, repo_id=cfg.card.repo_id)
-    return atomic_write_text(Path(cfg.run_dir) / "model" / "README.md", str(card))
+    path = atomic_write_text(Path(cfg.run_dir) / "model" / "README.md", str(card))
+    if cfg.card.push_to_hub:
+        push_model_folder(path.parent, cfg.card.repo_id, private=cfg.card.private)
+    return path
+
+
+def push_model_folder(model_dir: Path, repo_id: str | None, private: bool) -> str:
+    """Upload the model folder with its card (opt-in: `card.push_to_hub=true card.repo_id=org/name`)."""
+    if not repo_id:
+        raise ValueError("card.push_to_hub=true needs card.repo_id=<org>/<name>, the hub repository to create "
+                         "or update")
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    commit = api.upload_folder(repo_id=repo_id, folder_path=str(model_dir), commit_message="ereignis: model and card")
+    return str(commit)
