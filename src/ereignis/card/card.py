@@ -138,7 +138,9 @@ def build_card(run_dir: str | Path, license: str = "apache-2.0", model_name: str
 
     card_data = ModelCardData(
         language=evaluation.schema.language, license=license, model_name=model_name, library_name="transformers",
-        pipeline_tag="text-classification", base_model=base_model, datasets=[dataset_name],
+        pipeline_tag="text-classification", base_model=base_model,
+        # the hub links `datasets:` entries to dataset repositories: only a hub id (org/name) is one
+        datasets=[dataset_name] if "/" in dataset_name else None,
         metrics=["f1", "accuracy"], tags=[task.replace("_", "-") + "-classification", "news", "ereignis"],
         eval_results=_eval_results(evaluation, dataset_name))
     sections = {section["key"]: section for section in view["sections"]}
