@@ -167,3 +167,13 @@ def test_a_single_label_task_needs_exactly_one_label(tmp_path):
     with pytest.raises(DataError, match=r"in.jsonl:4: a single-label task \(topics\) needs exactly one label"):
         build_dataset(compose_config("build_data", [*overrides, f"data.input={_jsonl(tmp_path / 'in.jsonl', rows)}",
                                                     f"data.output_dir={tmp_path / 'out'}"]))
+
+
+def test_labels_without_positives_in_a_split_are_flagged(caplog):
+    from ereignis.data.build import warn_about_labels_missing_from_splits
+
+    labels = np.array([[1, 0], [1, 0], [0, 1], [1, 0]], dtype=bool)
+    missing = warn_about_labels_missing_from_splits(labels, {"train": np.array([0, 2]), "test": np.array([1, 3])},
+                                                    ("summit", "protest"))
+    assert missing == {"train": [], "test": ["protest"]}
+    assert "no positive article in the test split for ['protest']" in caplog.text

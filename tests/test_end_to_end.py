@@ -181,3 +181,19 @@ def test_evaluation_refuses_a_dataset_rebuilt_differently(pipeline, tmp_path):
     build_dataset(compose_config("build_data", [f"data.output_dir={pipeline['dataset']}", "data.split.seed=7"]))
     with pytest.raises(ValueError, match="dataset changed since training"):
         evaluate_run(compose_config("eval", [f"run_dir={pipeline['run']}"]))
+
+
+def test_predict_estimates_event_counts_corrected_for_measured_errors(pipeline):
+    articles, _ = synthetic_corpus(n_per_label=2)
+    source, output = pipeline["root"] / "unlabelled.jsonl", pipeline["root"] / "counted.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in articles.items()), encoding="utf-8")
+    predict(compose_config("predict", [f"run_dir={pipeline['run']}", f"input={source}", f"output={output}",
+                                       "prevalence=true"]))
+    counts = read(pipeline["root"] / "counted.jsonl.prevalence.json")
+    assert counts["reference_split"] == "test" and counts["n_articles"] == len(articles)
+    assert set(counts["labels"]) == set(LABELS)
+    rows = [json.loads(line) for line in output.open()]
+    for label, estimate in counts["labels"].items():
+        raw = estimate["classify_and_count"]  # the raw predicted count, with its interval
+        assert raw["count"] == pytest.approx(sum(label in row["labels"] for row in rows))
+        assert raw["low"] <= raw["count"] <= raw["high"]

@@ -3,17 +3,23 @@
 Input: a folder of `.txt` articles or a JSONL of {"id", "text"} (labels, if present, are ignored).
 Output JSONL, one row per article: {"id", "labels", "scores": {label: calibrated probability},
 "evidence": {label: {"window", "sentence"}}, "run", "decision": {"fitted_on", "override"}}.
+
+With `prevalence=true` (the run must have been evaluated) also `<output>.prevalence.json`: how many
+of the articles report each event, as raw predicted counts and as counts corrected for the error
+rates measured on the run's test split, with bootstrap intervals (`ereignis.evaluation.prevalence`);
+raw counts are biased whenever a label's false positives and false negatives do not cancel.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from omegaconf import DictConfig
 
 from ereignis.data import read_records
 from ereignis.inference import Classifier
-from ereignis.io import atomic_write_jsonl
+from ereignis.io import atomic_write_json, atomic_write_jsonl
 
 
 def predict(cfg: DictConfig) -> Path:
@@ -25,5 +31,13 @@ def predict(cfg: DictConfig) -> Path:
     results = classifier.predict([record.text for record in records], cfg.batch_size)
     provenance = {"run": str(Path(cfg.run_dir).resolve()),
                   "decision": {"fitted_on": classifier.decision.fitted_on, "override": classifier.decision.override}}
+    if cfg.prevalence:
+        from ereignis.evaluation.prevalence import prevalence_for_run
+
+        labels = classifier.labels
+        predicted = np.array([[label in result["labels"] for label in labels] for result in results])
+        scores = np.array([[result["scores"][label] for label in labels] for result in results])
+        atomic_write_json(Path(f"{cfg.output}.prevalence.json"),
+                          prevalence_for_run(cfg.run_dir, predicted, scores, seed=0))
     return atomic_write_jsonl(cfg.output, [{"id": record.id, **result, **provenance}
                                            for record, result in zip(records, results, strict=True)])

@@ -241,6 +241,19 @@ def _stage(records: Iterable[Record], schema: LabelSchema, runs: SortedRuns,
     return articles
 
 
+def warn_about_labels_missing_from_splits(labels: np.ndarray, indices: dict[str, np.ndarray],
+                                         label_ids: tuple[str, ...]) -> dict[str, list[str]]:
+    """Labels without a single positive in a split: the model cannot learn them (train), its rule is
+    not fitted for them (validation), or their F1 means nothing (test). Logged, and returned."""
+    missing = {split: [label for label, count in zip(label_ids, labels[idx].sum(axis=0), strict=True) if not count]
+               for split, idx in indices.items()}
+    for split, names in missing.items():
+        if names:
+            log.warning("no positive article in the %s split for %s: add labelled articles for them, or expect "
+                        "no learning (train), a default threshold (validation), an F1 of 0 (test)", split, names)
+    return missing
+
+
 GIVEN_SPLITS = ("train", "validation", "test")
 
 
@@ -344,6 +357,7 @@ def build_dataset(cfg: DictConfig) -> Path:
             raise ValueError(f"data.split.mode must be 'stratified', 'given', 'kfold' or 'test_only', "
                              f"got {data.split.mode!r}")
 
+        warn_about_labels_missing_from_splits(articles.labels, indices, schema.ids)
         sample = token_sample(indices)
         texts = _write_splits(tmp, runs.in_order(kept), indices, sample, fingerprint_info["sha256"])
         shutil.rmtree(tmp / "staging")
