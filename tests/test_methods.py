@@ -97,6 +97,9 @@ def test_the_api_predicts_like_the_cli_and_like_a_plain_pipeline(corpus):
         logits = {item["label"]: item["score"] for item in plain([as_article(text)["text"]], truncation=True)[0]}
         expected = {label: 1 / (1 + np.exp(-logit / stored["temperature"])) for label, logit in logits.items()}
         assert row["scores"] == pytest.approx(expected, abs=1e-4)
+    quantized = ereignis.load(run, quantize=True).score(texts)  # int8 linear layers: the same decisions here
+    assert (quantized.decisions == scored.decisions).mean() >= 0.9
+    assert np.allclose(quantized.scores, scored.scores, atol=0.05)
     cfg = ereignis.compose("predict", [f"run_dir={run}", "input=x.jsonl"])
     assert cfg.run_dir == str(run) and cfg.threshold is None
     with pytest.raises(ValueError, match="unknown stage"):

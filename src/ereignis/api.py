@@ -25,9 +25,9 @@ STAGE_CONFIGS = {"data": "build_data", "train": "train", "cv": "cv", "eval": "ev
                  "predict": "predict", "compare": "compare", "import_model": "import_model"}
 
 
-def load(path: str | Path, device: str | None = None, **encoding_overrides) -> Classifier:
+def load(path: str | Path, device: str | None = None, quantize: bool = False, **encoding_overrides) -> Classifier:
     """A trained classifier from a run dir, a model folder or a hub id (see `Classifier.load`)."""
-    return Classifier.load(path, device, **encoding_overrides)
+    return Classifier.load(path, device, quantize, **encoding_overrides)
 
 
 def compose(stage: str, overrides: Sequence[str] = ()) -> DictConfig:

@@ -38,14 +38,20 @@ def split_sentences(text: str) -> list[str]:
     return [part.strip() for part in SENTENCE_END.split(text) if len(part.strip()) > 1]
 
 
-def load_model_folder(model_dir: str | Path,
-                      device: str | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """Model and tokenizer from a model folder or hub id, on `device` (default: the GPU when there is one)."""
+def load_model_folder(model_dir: str | Path, device: str | None = None,
+                      quantize: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Model and tokenizer from a model folder or hub id, on `device` (default: the GPU when there is one).
+
+    `quantize`: dynamic int8 quantisation of the linear layers, for CPU inference (weights stored as
+    int8, activations quantised on the fly); the decisions agree with fp32 on all but a few borderline
+    labels (`benchmarks/predict.py` measures the agreement and the speed-up)."""
     config = AutoConfig.from_pretrained(model_dir)
     architecture = (config.architectures or [""])[0]
     model_class = CUSTOM_ARCHITECTURES.get(architecture, AutoModelForSequenceClassification)
     model = model_class.from_pretrained(model_dir)
-    model.to(device or ("cuda" if torch.cuda.is_available() else "cpu")).eval()
+    model.to(device or ("cuda" if torch.cuda.is_available() and not quantize else "cpu")).eval()
+    if quantize:
+        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
     return model, AutoTokenizer.from_pretrained(model_dir)
 
 
@@ -95,15 +101,16 @@ class Classifier:
         self.max_length = min(tokenizer.model_max_length, model.config.max_position_embeddings)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, **encoding_overrides: Any) -> Classifier:
+    def load(cls, path: str | Path, device: str | None = None, quantize: bool = False,
+             **encoding_overrides: Any) -> Classifier:
         """From a run dir, a model folder or a hub id; `encoding_overrides` (long_articles, stride,
-        max_windows, pooling) replace the run's encoding settings."""
+        max_windows, pooling) replace the run's encoding settings; `quantize`: int8 linear layers on CPU."""
         run_dir = Path(path)
         is_run = (run_dir / "manifest.json").is_file() and (run_dir / "model" / "config.json").is_file()
         if not is_run and run_dir.exists() and not (run_dir / "config.json").is_file():
             raise FileNotFoundError(f"{run_dir}: neither a run dir (manifest.json, model/) nor a model folder "
                                     "(config.json)")
-        model, tokenizer = load_model_folder(run_dir / "model" if is_run else path, device)
+        model, tokenizer = load_model_folder(run_dir / "model" if is_run else path, device, quantize)
         stored = getattr(model.config, "ereignis", None) or {}
         if is_run and (run_dir / "decision.json").is_file():
             decision = Decision.load(run_dir / "decision.json")

@@ -23,7 +23,8 @@ from ereignis.io import atomic_write_json, atomic_write_jsonl
 
 
 def predict(cfg: DictConfig) -> Path:
-    classifier = Classifier.load(cfg.run_dir, long_articles=cfg.long_articles, stride=cfg.window_stride,
+    classifier = Classifier.load(cfg.run_dir, quantize=cfg.quantize, long_articles=cfg.long_articles,
+                                 stride=cfg.window_stride,
                                  max_windows=cfg.max_windows, pooling=cfg.window_pooling)
     classifier.decision = classifier.decision.with_threshold(cfg.threshold)
     records = read_records(cfg.input, known_labels=None, require_labels=False)
