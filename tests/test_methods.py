@@ -8,6 +8,7 @@ import pytest
 from transformers import pipeline
 
 import ereignis
+from ereignis.card import write_card
 from ereignis.data import build_dataset
 from ereignis.evaluation import evaluate_run
 from ereignis.inference import as_article
@@ -104,3 +105,33 @@ def test_the_api_predicts_like_the_cli_and_like_a_plain_pipeline(corpus):
     assert cfg.run_dir == str(run) and cfg.threshold is None
     with pytest.raises(ValueError, match="unknown stage"):
         ereignis.compose("fly")
+
+
+def test_a_single_label_task_trains_on_windows_and_evaluates_end_to_end(tmp_path):
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "topics.yaml").write_text(
+        "name: topics\ntask: single_label\nlabels:\n  - {id: summit, name: S}\n  - {id: protest, name: P}\n"
+        "  - {id: weather, name: W}\n")
+    articles, labels = synthetic_corpus(n_per_label=8)
+    topic = {article_id: ([names[0]] if names and names[0] in ("summit", "protest") else ["weather"])
+             for article_id, names in labels.items()}
+    folder = write_folder(tmp_path / "articles", articles, topic)
+    search = f"hydra.searchpath=[file://{tmp_path}]"
+    build_dataset(compose_config("build_data", [search, "labels=topics", f"data.input={folder}",
+                                                f"data.output_dir={tmp_path / 'dataset'}"]))
+    train(compose_config("train", [f"data.output_dir={tmp_path / 'dataset'}", f"run_dir={tmp_path / 'run'}",
+                                   "experiment=demo", "train.epochs=3", "model.max_length=32",
+                                   "encoding.long_articles=windows", "encoding.stride=8"]))
+    decision = read(tmp_path / "run" / "decision.json")
+    assert decision["task"] == "single_label" and decision["thresholds"] == {}
+    manifest = read(tmp_path / "run" / "manifest.json")
+    assert manifest["windows"]["train"] > manifest["dataset"]["n_articles"]["train"]  # long articles: several
+    evaluate_run(compose_config("eval", [f"run_dir={tmp_path / 'run'}", "eval.bootstrap.n_resamples=50"]))
+    metrics = read(tmp_path / "run" / "eval" / "metrics.json")
+    test = metrics["splits"]["test"]
+    assert metrics["task"] == "single_label" and "accuracy" in test["systems"]["model"]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "eval" / "predictions.jsonl").open()]
+    assert all(len(row["predicted"]) == 1 for row in rows)  # exactly one class per article
+    assert (tmp_path / "run" / "eval" / "report.html").is_file()
+    card = write_card(compose_config("card", [f"run_dir={tmp_path / 'run'}"])).read_text()
+    assert "single" in card.lower() and "accuracy" in card.lower()

@@ -61,16 +61,17 @@ def _section(y: np.ndarray, logits: dict[str, np.ndarray], decisions: dict[str, 
     scores = {name: decisions[name].probabilities(values) for name, values in logits.items()}
     predicted = {name: decisions[name].decide(values) for name, values in scores.items()}
     systems = {name: multilabel_scores(y, predicted[name], labels, scores[name]) for name in logits}
-    if decisions["model"].task == "single_label":
-        for values in systems.values():
+    intervals = bootstrap_intervals(y, predicted, settings.bootstrap.n_resamples, settings.bootstrap.confidence,
+                                    settings.bootstrap.seed)
+    if decisions["model"].task == "single_label":  # one class per article: accuracy is the subset accuracy
+        for values in (*systems.values(), *intervals.values()):
             values["accuracy"] = values["subset_accuracy"]
     model = decisions["model"]
     raw = Decision(model.task, model.labels).probabilities(logits["model"])
     section = {
         "n": len(y),
         "systems": systems,
-        "intervals": bootstrap_intervals(y, predicted, settings.bootstrap.n_resamples, settings.bootstrap.confidence,
-                                         settings.bootstrap.seed),
+        "intervals": intervals,
         "calibration": {"before": calibration_errors(y, raw, labels),
                         "after": calibration_errors(y, scores["model"], labels)},
         "unreliable_labels": [label for label, count in zip(labels, y.sum(axis=0), strict=True)
