@@ -44,3 +44,48 @@ def test_a_killed_data_build_leaves_nothing_half_done(tmp_path, kill_after_s):
     assert (output / "fingerprint.json").is_file()
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".dataset")] == []
 
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    from ereignis.data import build_dataset
+    from ereignis.evaluation import evaluate_run
+    from ereignis.training import train
+    from tests.conftest import compose_config, synthetic_corpus, write_folder
+
+    root = tmp_path_factory.mktemp("faults")
+    articles, labels = synthetic_corpus()
+    folder = write_folder(root / "articles", articles, labels)
+    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={root / 'dataset'}"]))
+    train(compose_config("train", [f"data.output_dir={root / 'dataset'}", f"run_dir={root / 'run'}", "debug=fast"]))
+    evaluate_run(compose_config("eval", [f"run_dir={root / 'run'}", "eval.bootstrap.n_resamples=20"]))  # the card's
+    return root
+
+
+STAGES = {  # command, the output it must never leave half-written, a file that only a complete output has
+    "eval": (["ereignis-eval", "run_dir={run}", "eval.bootstrap.n_resamples=2000"], "eval", "eval/report.html"),
+    "card": (["ereignis-card", "run_dir={run}"], "model/README.md", "model/README.md"),
+    "predict": (["ereignis-predict", "run_dir={run}", "input={articles}", "output={run}/predictions.jsonl"],
+                "predictions.jsonl", "predictions.jsonl"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", sorted(STAGES))
+@pytest.mark.parametrize("kill_after_s", [3.0, 6.0])
+def test_a_killed_stage_leaves_nothing_half_done_and_reruns_cleanly(trained_run, stage, kill_after_s):
+    run = trained_run / "run"
+    arguments, output, marker = STAGES[stage]
+    command = [str(REPO / ".venv" / "bin" / arguments[0]),
+               *(a.format(run=run, articles=trained_run / "articles") for a in arguments[1:])]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    process = subprocess.Popen(command, cwd=trained_run, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(kill_after_s)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    if (run / output).exists():  # an output that exists is complete: written whole or not at all
+        assert (run / marker).is_file()
+    subprocess.run(command, cwd=trained_run, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert (run / marker).is_file()
+    written = run / output
+    assert [p.name for p in written.parent.iterdir() if p.name.startswith(f".{written.name}.")] == []
