@@ -8,7 +8,7 @@ model folder or a hub id (reads the copies of both in `config.json`).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,17 +56,25 @@ def load_model_folder(model_dir: str | Path, device: str | None = None,
 
 
 @torch.inference_mode()
-def window_logits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, windows: Windows,
-                  batch_size: int = 32) -> np.ndarray:
-    """Logits per window; windows are batched by length so each batch pads little."""
+def over_windows(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, windows: Windows, batch_size: int,
+                 width: int, forward: Callable[[dict], torch.Tensor]) -> np.ndarray:
+    """`forward(padded batch)` for every window, (n_windows, width); windows are batched by length so
+    each batch pads little, and the rows come back in window order."""
     device = next(model.parameters()).device
     order = np.argsort([len(ids) for ids in windows.input_ids], kind="stable")
-    logits = np.zeros((len(windows.input_ids), model.config.num_labels), dtype=np.float32)
+    result = np.zeros((len(windows.input_ids), width), dtype=np.float32)
     for start in range(0, len(order), batch_size):
         batch = order[start:start + batch_size]
         encoded = tokenizer.pad({"input_ids": [windows.input_ids[i] for i in batch]}, return_tensors="pt").to(device)
-        logits[batch] = model(**encoded).logits.float().cpu().numpy()
-    return logits
+        result[batch] = forward(encoded).float().cpu().numpy()
+    return result
+
+
+def window_logits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, windows: Windows,
+                  batch_size: int = 32) -> np.ndarray:
+    """Logits per window."""
+    return over_windows(model, tokenizer, windows, batch_size, model.config.num_labels,
+                        lambda encoded: model(**encoded).logits)
 
 
 @dataclass

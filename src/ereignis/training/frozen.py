@@ -25,23 +25,18 @@ from omegaconf import DictConfig
 from sklearn.linear_model import LogisticRegression
 
 from ereignis.encoding import EncodingSettings, Windows
+from ereignis.inference import over_windows
 from ereignis.io import atomic_write_bytes
 from ereignis.modeling.pooling import BertMeanPoolingForSequenceClassification
 
 log = logging.getLogger(__name__)
 
 
-@torch.inference_mode()
 def window_embeddings(model: BertMeanPoolingForSequenceClassification, tokenizer, windows: Windows,
                       batch_size: int) -> np.ndarray:
-    device = next(model.parameters()).device
-    order = np.argsort([len(ids) for ids in windows.input_ids], kind="stable")
-    embeddings = np.zeros((len(windows.input_ids), model.config.hidden_size), dtype=np.float32)
-    for start in range(0, len(order), batch_size):
-        batch = order[start:start + batch_size]
-        encoded = tokenizer.pad({"input_ids": [windows.input_ids[i] for i in batch]}, return_tensors="pt").to(device)
-        embeddings[batch] = model.embed(encoded["input_ids"], encoded["attention_mask"]).float().cpu().numpy()
-    return embeddings
+    """The mean-pooled vector of every window."""
+    return over_windows(model, tokenizer, windows, batch_size, model.config.hidden_size,
+                        lambda encoded: model.embed(encoded["input_ids"], encoded["attention_mask"]))
 
 
 def article_embeddings(windows: Windows, embeddings: np.ndarray) -> np.ndarray:
