@@ -60,6 +60,7 @@ class Windows:
     owners: np.ndarray
     spans: list[tuple[int, int]]
     n_articles: int
+    article_tokens: np.ndarray | None = None  # each article's length in tokens, uncut (what truncation loses)
 
     def select(self, articles: list[int]) -> Windows:
         """The windows of `articles` only, renumbered 0..len(articles)-1."""
@@ -107,11 +108,15 @@ def encode_articles(tokenizer: PreTrainedTokenizerBase, articles: Iterable[Mappi
     """Windows over `articles` (dataset rows or `Article`-like mappings with title, lead, bullets,
     body and text) under `settings`."""
     parts = [article_parts(article) for article in articles]
-    if settings.long_articles == "truncate":
-        ids = tokenizer([text for _, _, text in parts], truncation=True, max_length=max_length)["input_ids"]
-        return Windows(ids, np.arange(len(parts)), [(0, len(text)) for _, _, text in parts], len(parts))
-
     prefix, suffix = special_tokens(tokenizer)
+    if settings.long_articles == "truncate":
+        # tokenised once, uncut, then cut as the tokenizer's own truncation does: the content's end goes,
+        # the closing special tokens stay
+        full = tokenizer([text for _, _, text in parts], verbose=False)["input_ids"]
+        ids = [tokens if len(tokens) <= max_length else tokens[:max_length - len(suffix)] + suffix for tokens in full]
+        return Windows(ids, np.arange(len(parts)), [(0, len(text)) for _, _, text in parts], len(parts),
+                       np.array([len(tokens) for tokens in full]))
+
     budget = max_length - len(prefix) - len(suffix)
     headers = tokenizer([header for header, _, _ in parts], add_special_tokens=False)["input_ids"]
     rests = tokenizer([rest for _, rest, _ in parts], add_special_tokens=False, return_offsets_mapping=True)
@@ -129,4 +134,5 @@ def encode_articles(tokenizer: PreTrainedTokenizerBase, articles: Iterable[Mappi
             owners.append(index)
             spans.append((rest_start + offsets[start][0], rest_start + offsets[start + len(chunk) - 1][1])
                          if chunk else (0, len(header)))
-    return Windows(input_ids, np.asarray(owners, dtype=int), spans, len(parts))
+    lengths = [len(prefix) + len(h) + len(r) + len(suffix) for h, r in zip(headers, rests["input_ids"], strict=True)]
+    return Windows(input_ids, np.asarray(owners, dtype=int), spans, len(parts), np.array(lengths))

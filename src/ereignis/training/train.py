@@ -309,7 +309,7 @@ def train_on(cfg: DictConfig, dataset: DatasetDict, dataset_dir: Path, run_dir: 
                     "n_articles": {split: len(part) for split, part in dataset.items()}, **(dataset_note or {})},
         "model": {"config": cfg.model.name, "name_or_path": cfg.model.name_or_path, "max_length": max_length,
                   "n_parameters": int(model.num_parameters()), "head": cfg.model.get("head", "cls")},
-        "truncation": {split: _truncation(tokenizer, part["text"], max_length) for split, part in dataset.items()},
+        "truncation": {split: _truncation(windows[split].article_tokens, max_length) for split in dataset},
         "windows": {split: len(w.input_ids) for split, w in windows.items()},
         "pos_weight": train_log.get("pos_weight"),
         "training_arguments": train_log.get("training_arguments"),  # None where no Trainer ran (frozen_head)
@@ -325,7 +325,7 @@ def train_on(cfg: DictConfig, dataset: DatasetDict, dataset_dir: Path, run_dir: 
     return Trained(logits, targets, decision, metrics)
 
 
-def _truncation(tokenizer, texts: list[str], max_length: int) -> dict:
-    lengths = np.array([len(ids) for ids in tokenizer(list(texts), truncation=False, verbose=False)["input_ids"]])
-    return {"n_truncated": int((lengths > max_length).sum()),
-            "share_truncated": round(float((lengths > max_length).mean()), 4) if len(lengths) else 0.0}
+def _truncation(article_tokens: np.ndarray, max_length: int) -> dict:
+    """How many articles are longer than the model reads at once (cut in truncate mode, windowed otherwise)."""
+    return {"n_truncated": int((article_tokens > max_length).sum()),
+            "share_truncated": round(float((article_tokens > max_length).mean()), 4) if len(article_tokens) else 0.0}
