@@ -72,6 +72,17 @@ def synthetic_corpus(n_per_label: int = 6) -> tuple[dict[str, str], dict[str, li
     return articles, labels
 
 
+def build_synthetic_dataset(root: Path, n_per_label: int = 6, overrides: list[str] | None = None) -> Path:
+    """The synthetic corpus written to `root/articles` and built into `root/dataset`; returns the dataset dir."""
+    from ereignis.data import build_dataset
+
+    articles, labels = synthetic_corpus(n_per_label)
+    folder = write_folder(root / "articles", articles, labels)
+    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={root / 'dataset'}",
+                                                *(overrides or [])]))
+    return root / "dataset"
+
+
 @pytest.fixture
 def synthetic_folder(tmp_path: Path) -> Path:
     articles, labels = synthetic_corpus()

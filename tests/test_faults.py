@@ -48,15 +48,12 @@ def test_a_killed_data_build_leaves_nothing_half_done(tmp_path, kill_after_s):
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory):
-    from ereignis.data import build_dataset
     from ereignis.evaluation import evaluate_run
     from ereignis.training import train
-    from tests.conftest import compose_config, synthetic_corpus, write_folder
+    from tests.conftest import build_synthetic_dataset, compose_config
 
     root = tmp_path_factory.mktemp("faults")
-    articles, labels = synthetic_corpus()
-    folder = write_folder(root / "articles", articles, labels)
-    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={root / 'dataset'}"]))
+    build_synthetic_dataset(root)
     train(compose_config("train", [f"data.output_dir={root / 'dataset'}", f"run_dir={root / 'run'}", "debug=fast"]))
     evaluate_run(compose_config("eval", [f"run_dir={root / 'run'}", "eval.bootstrap.n_resamples=20"]))  # the card's
     return root

@@ -14,7 +14,7 @@ from ereignis.evaluation import evaluate_run
 from ereignis.inference import as_article
 from ereignis.training import train
 from ereignis.training.cv import cross_validate
-from tests.conftest import compose_config, synthetic_corpus, write_folder
+from tests.conftest import build_synthetic_dataset, compose_config, synthetic_corpus, write_folder
 
 pytestmark = pytest.mark.slow  # trains several small models
 
@@ -26,10 +26,8 @@ def read(path):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     root = tmp_path_factory.mktemp("methods")
-    articles, labels = synthetic_corpus(n_per_label=8)
-    folder = write_folder(root / "articles", articles, labels)
-    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={root / 'dataset'}"]))
-    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={root / 'folds'}",
+    build_synthetic_dataset(root, n_per_label=8)
+    build_dataset(compose_config("build_data", [f"data.input={root / 'articles'}", f"data.output_dir={root / 'folds'}",
                                                 "data.split.mode=kfold", "data.split.folds=3"]))
     # the fine-tuned tiny model's folder plays the pretrained encoder for the frozen method
     train(compose_config("train", [f"data.output_dir={root / 'dataset'}", f"run_dir={root / 'encoder'}",

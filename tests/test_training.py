@@ -8,7 +8,7 @@ from ereignis.data import build_dataset
 from ereignis.runs import RunDir
 from ereignis.training import train
 from ereignis.training.train import positive_weights
-from tests.conftest import compose_config
+from tests.conftest import build_synthetic_dataset, compose_config
 
 
 def test_positive_weights_balance_rare_labels_within_the_cap():
@@ -22,13 +22,7 @@ def test_positive_weights_balance_rare_labels_within_the_cap():
 
 @pytest.fixture(scope="module")
 def dataset_dir(tmp_path_factory):
-    from tests.conftest import synthetic_corpus, write_folder
-
-    root = tmp_path_factory.mktemp("training")
-    articles, labels = synthetic_corpus()
-    folder = write_folder(root / "articles", articles, labels)
-    build_dataset(compose_config("build_data", [f"data.input={folder}", f"data.output_dir={root / 'dataset'}"]))
-    return root / "dataset"
+    return build_synthetic_dataset(tmp_path_factory.mktemp("training"))
 
 
 def _short_run(dataset_dir, run_dir):

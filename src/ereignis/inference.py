@@ -147,26 +147,32 @@ class Classifier:
             if window not in sentences:
                 start, end = scored.windows.spans[window]
                 sentences[window] = split_sentences(texts[scored.windows.owners[window]][start:end])
-        flat = [(window, sentence) for window, items in sentences.items() for sentence in items]
+        flat = [sentence for items in sentences.values() for sentence in items]
+        rows_of, start = {}, 0  # each window's sentences are a consecutive range of `flat`
+        for window, items in sentences.items():
+            rows_of[window], start = range(start, start + len(items)), start + len(items)
         if flat:
-            encoded = self.tokenizer([sentence for _, sentence in flat], truncation=True, max_length=self.max_length)
+            encoded = self.tokenizer(flat, truncation=True, max_length=self.max_length)
             sentence_windows = Windows(encoded["input_ids"], np.arange(len(flat)), [(0, 0)] * len(flat), len(flat))
             sentence_logits = window_logits(self.model, self.tokenizer, sentence_windows, batch_size)
         first_window = {int(owner): int(w) for w, owner in reversed(list(enumerate(scored.windows.owners)))}
         evidence: list[dict[str, dict[str, Any]]] = [{} for _ in range(scored.windows.n_articles)]
         for i, j, window in wanted:
-            rows = [k for k, (w, _) in enumerate(flat) if w == window]
+            rows = rows_of[window]
             best = max(rows, key=lambda k: sentence_logits[k, j]) if rows else None
             evidence[i][self.labels[j]] = {"window": window - first_window[i],
-                                           "sentence": flat[best][1][:EVIDENCE_CHARS] if best is not None else ""}
+                                           "sentence": flat[best][:EVIDENCE_CHARS] if best is not None else ""}
         return evidence
 
-    def predict(self, articles: Sequence[str | Mapping], batch_size: int = 32) -> list[dict[str, Any]]:
-        """One dict per article: `labels` (decided), `scores` (calibrated, per label), `evidence`."""
-        parsed = [as_article(a) for a in articles]
-        scored = self.score(parsed, batch_size)
-        evidence = self.evidence(scored, [article["text"] for article in parsed], batch_size)
+    def rows(self, scored: Scored, articles: Sequence[Mapping], batch_size: int = 32) -> list[dict[str, Any]]:
+        """One dict per scored article: `labels` (decided), `scores` (calibrated, per label), `evidence`."""
+        evidence = self.evidence(scored, [article["text"] for article in articles], batch_size)
         return [{"labels": [label for label, chosen in zip(self.labels, scored.decisions[i], strict=True) if chosen],
                  "scores": {label: round(float(p), 4) for label, p in zip(self.labels, scored.scores[i], strict=True)},
                  "evidence": evidence[i]}
-                for i in range(len(parsed))]
+                for i in range(len(articles))]
+
+    def predict(self, articles: Sequence[str | Mapping], batch_size: int = 32) -> list[dict[str, Any]]:
+        """One dict per article (raw strings are parsed as the data stage does): see `rows`."""
+        parsed = [as_article(a) for a in articles]
+        return self.rows(self.score(parsed, batch_size), parsed, batch_size)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from omegaconf import DictConfig
 
 from ereignis.data import read_records
-from ereignis.inference import Classifier
+from ereignis.inference import Classifier, as_article
 from ereignis.io import atomic_write_json, atomic_write_jsonl
 
 
@@ -29,16 +28,15 @@ def predict(cfg: DictConfig) -> Path:
     classifier.decision = classifier.decision.with_threshold(cfg.threshold)
     records = read_records(cfg.input, known_labels=None, require_labels=False)
     # raw texts are parsed into title, lead, key points and body, as the data stage does
-    results = classifier.predict([record.text for record in records], cfg.batch_size)
+    articles = [as_article(record.text) for record in records]
+    scored = classifier.score(articles, cfg.batch_size)
+    results = classifier.rows(scored, articles, cfg.batch_size)
     provenance = {"run": str(Path(cfg.run_dir).resolve()),
                   "decision": {"fitted_on": classifier.decision.fitted_on, "override": classifier.decision.override}}
     if cfg.prevalence:
         from ereignis.evaluation.prevalence import prevalence_for_run
 
-        labels = classifier.labels
-        predicted = np.array([[label in result["labels"] for label in labels] for result in results])
-        scores = np.array([[result["scores"][label] for label in labels] for result in results])
         atomic_write_json(Path(f"{cfg.output}.prevalence.json"),
-                          prevalence_for_run(cfg.run_dir, predicted, scores, seed=0))
+                          prevalence_for_run(cfg.run_dir, scored.decisions, scored.scores, seed=0))
     return atomic_write_jsonl(cfg.output, [{"id": record.id, **result, **provenance}
                                            for record, result in zip(records, results, strict=True)])

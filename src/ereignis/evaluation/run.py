@@ -30,6 +30,7 @@ from ereignis.inference import Classifier
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_jsonl, atomic_write_text, read_json
 from ereignis.labels import LabelSchema
 from ereignis.metrics import bootstrap_intervals, multilabel_scores
+from ereignis.runs import RunDir
 from ereignis.task import Decision, ThresholdSettings, calibration_errors, label_matrix
 
 log = logging.getLogger(__name__)
@@ -97,9 +98,11 @@ def _rows(name: str, split: Dataset, labels: tuple[str, ...], scores: dict[str, 
 def evaluate_run(cfg: DictConfig) -> Path:
     """Evaluate `cfg.run_dir`'s model and the baselines; write `<run dir>/eval/` atomically."""
     run_dir, settings = Path(cfg.run_dir), cfg.eval
-    manifest = read_json(run_dir / "manifest.json")
+    run = RunDir(run_dir)
+    manifest = run.manifest()
     schema = LabelSchema.load(run_dir / "labels.json")
-    dataset = _load_dataset(Path(manifest["dataset"]["dir"]), schema, manifest["dataset"]["fingerprint"])
+    # the manifest is the seam: its dataset path resolves from any working folder, or after a move
+    dataset = _load_dataset(run.dataset().path, schema, run.dataset_fingerprint())
     classifier = Classifier.load(run_dir, long_articles=settings.long_articles, stride=settings.window_stride,
                                  max_windows=settings.max_windows, pooling=settings.window_pooling)
     classifier.decision = classifier.decision.with_threshold(settings.threshold)
