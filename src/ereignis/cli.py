@@ -25,7 +25,7 @@ CONFIG_DIR = str(Path(__file__).resolve().parent / "configs")
 OmegaConf.register_new_resolver("ereignis.unique", runs.unique_suffix, replace=True)
 
 
-def _quiet_progress_bars() -> None:
+def quiet_progress_bars() -> None:
     """Progress bars where someone watches them (stderr, where they are drawn, is a terminal); in logs
     and CI output a bar is one line per update that buries the stage's own lines."""
     if sys.stderr.isatty():
@@ -83,7 +83,7 @@ def reports_users_problems(main: Callable[..., Any]) -> Callable[..., Any]:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="build_data")
 @reports_users_problems
 def build_data_main(cfg: DictConfig) -> None:
-    _quiet_progress_bars()
+    quiet_progress_bars()
     from ereignis.data import build_dataset
 
     print(f"dataset: {build_dataset(cfg)}")
@@ -92,7 +92,7 @@ def build_data_main(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 @reports_users_problems
 def train_main(cfg: DictConfig) -> float:
-    _quiet_progress_bars()
+    quiet_progress_bars()
     from ereignis.training import train
 
     result = train(cfg)
@@ -103,7 +103,7 @@ def train_main(cfg: DictConfig) -> float:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="cv")
 @reports_users_problems
 def cv_main(cfg: DictConfig) -> None:
-    _quiet_progress_bars()
+    quiet_progress_bars()
     from ereignis.training.cv import cross_validate
 
     print(f"cross-validation: {cross_validate(cfg) / 'cv.md'}")
@@ -112,7 +112,7 @@ def cv_main(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="eval")
 @reports_users_problems
 def eval_main(cfg: DictConfig) -> None:
-    _quiet_progress_bars()
+    quiet_progress_bars()
     from ereignis.evaluation import evaluate_run
 
     eval_dir = evaluate_run(cfg)
@@ -130,7 +130,7 @@ def compare_main(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="card")
 @reports_users_problems
 def card_main(cfg: DictConfig) -> None:
-    _quiet_progress_bars()
+    quiet_progress_bars()
     from ereignis.card import write_card
 
     print(f"card: {write_card(cfg)}")
@@ -139,7 +139,7 @@ def card_main(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 @reports_users_problems
 def predict_main(cfg: DictConfig) -> None:
-    _quiet_progress_bars()
+    quiet_progress_bars()
     from ereignis.predict import predict
 
     print(f"predictions: {predict(cfg)}")

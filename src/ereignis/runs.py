@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from ereignis import distributed
 from ereignis.io import atomic_write_json, read_json
 
 if TYPE_CHECKING:
@@ -412,6 +413,8 @@ def records_status(train: Callable[[DictConfig], dict]) -> Callable[[DictConfig]
 
     @functools.wraps(train)
     def train_recording_status(cfg: DictConfig) -> dict:
+        if not distributed.records_own_status():  # a worker: its launcher (or rank 0) records the status
+            return train(cfg)
         run = RunDir(cfg.run_dir)
         run.start(cfg)
         try:

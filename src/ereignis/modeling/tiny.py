@@ -67,6 +67,7 @@ def tiny_bert(tiny: DictConfig, vocab_size: int, max_length: int, id2label: dict
     config = BertConfig(
         vocab_size=vocab_size, hidden_size=tiny.hidden_size, num_hidden_layers=tiny.num_hidden_layers,
         num_attention_heads=tiny.num_attention_heads, intermediate_size=tiny.intermediate_size,
+        hidden_dropout_prob=tiny.dropout, attention_probs_dropout_prob=tiny.dropout,
         max_position_embeddings=max_length, num_labels=len(id2label), id2label=id2label,
         label2id={label: i for i, label in id2label.items()}, problem_type=problem_type)
     return BertForSequenceClassification(config)

@@ -29,6 +29,7 @@ import numpy as np
 from datasets import DatasetDict, concatenate_datasets
 from omegaconf import DictConfig, OmegaConf
 
+from ereignis import distributed
 from ereignis.evaluation.baseline import fit_baseline
 from ereignis.io import atomic_write_json, atomic_write_text
 from ereignis.labels import LabelSchema
@@ -63,6 +64,9 @@ def _nested_fitted(task: str, labels: tuple[str, ...], logits: np.ndarray, y: np
 
 
 def cross_validate(cfg: DictConfig) -> Path:
+    if distributed.process_count(cfg.train.get("processes", 1)) > 1:
+        raise ValueError("ereignis-cv trains its folds in one process; set train.processes=1 (distributed training "
+                         "is for ereignis-train)")
     dataset_dir, run_dir = Path(cfg.dataset_dir), Path(cfg.run_dir)
     if not (dataset_dir / "labels.json").exists():
         raise FileNotFoundError(f"{dataset_dir}: no dataset here (labels.json missing); build one with "

@@ -43,6 +43,7 @@ from transformers import (
 )
 from transformers.integrations import TensorBoardCallback, is_tensorboard_available
 
+from ereignis import distributed
 from ereignis.encoding import EncodingSettings, Windows, encode_articles
 from ereignis.inference import window_logits
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text, read_json
@@ -148,6 +149,8 @@ def _training_arguments(cfg: DictConfig, output_dir: Path) -> TrainingArguments:
         report_to=t.report_to,
         disable_tqdm=not sys.stderr.isatty(),  # bars in a terminal; in logs and CI output one line per update
         use_cpu=t.use_cpu,
+        # every parameter takes part in each forward pass; True would cost DDP an extra graph traversal per step
+        ddp_find_unused_parameters=False,
         **PRECISIONS[t.precision],
     )
     return TrainingArguments(**{**settings, **extra})
@@ -226,7 +229,8 @@ def _fine_tune(cfg: DictConfig, run_dir: Path, model, tokenizer, windows: dict[s
                  "best_checkpoint_metric": trainer.state.best_metric, "epochs_run": trainer.state.epoch,
                  "training_arguments": trainer.args.to_dict(),
                  "pos_weight": None if pos_weight is None else dict(zip(schema.ids, pos_weight.tolist(), strict=True))}
-    if not cfg.train.keep_checkpoints:
+    trainer.accelerator.wait_for_everyone()  # every rank has loaded the best checkpoint before it goes
+    if not cfg.train.keep_checkpoints and distributed.is_main_process():
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
     return trainer.model, log_entry
 
@@ -237,9 +241,16 @@ def train(cfg: DictConfig) -> dict:
     dataset_dir = Path(cfg.dataset_dir)
     if not (dataset_dir / "labels.json").exists():
         raise FileNotFoundError(f"{dataset_dir}: no dataset here (labels.json missing); run `make data` first")
-    dataset = DatasetDict.load_from_disk(str(dataset_dir))
-    result = train_on(cfg, dataset, dataset_dir, Path(cfg.run_dir))
-    return {"run_dir": cfg.run_dir, **{f"{s}_macro_f1": result.metrics[s]["macro_f1"] for s in ("validation", "test")}}
+    if processes := distributed.should_launch(cfg):
+        distributed.launch(cfg, processes)  # the workers write the run dir
+        metrics = {split: read_json(RunDir(cfg.run_dir).metrics_json(split)) for split in ("validation", "test")}
+    else:
+        dataset = DatasetDict.load_from_disk(str(dataset_dir))
+        result = train_on(cfg, dataset, dataset_dir, Path(cfg.run_dir))
+        if result is None:  # a worker other than rank 0: rank 0 writes the run
+            return {"run_dir": cfg.run_dir}
+        metrics = result.metrics
+    return {"run_dir": cfg.run_dir, **{f"{s}_macro_f1": metrics[s]["macro_f1"] for s in ("validation", "test")}}
 
 
 @dataclass
@@ -252,10 +263,10 @@ class Trained:
 
 
 def train_on(cfg: DictConfig, dataset: DatasetDict, dataset_dir: Path, run_dir: Path,
-             dataset_note: dict | None = None) -> Trained:
+             dataset_note: dict | None = None) -> Trained | None:
     """Train on `dataset` (train, validation, test splits), fit the decision rule on validation and
     write the run dir. `dataset_note` adds to the manifest's dataset entry (e.g. the fold of a
-    cross-validation)."""
+    cross-validation). In a distributed training only rank 0 goes on after training; the others return None."""
     started = time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
     schema = LabelSchema.load(dataset_dir / "labels.json")
@@ -274,6 +285,8 @@ def train_on(cfg: DictConfig, dataset: DatasetDict, dataset_dir: Path, run_dir: 
 
     if method == "finetune":
         model, train_log = _fine_tune(cfg, run_dir, model, tokenizer, windows, targets, task, schema, encoding)
+        if not distributed.is_main_process():
+            return None
         model.eval()  # the Trainer leaves it in training mode: dropout would blur the logits the rule is fitted on
         logits = {split: windows[split].pool(window_logits(model, tokenizer, windows[split], cfg.train.eval_batch_size),
                                              encoding.pooling)[0] for split in dataset}
@@ -312,6 +325,9 @@ def train_on(cfg: DictConfig, dataset: DatasetDict, dataset_dir: Path, run_dir: 
         "truncation": {split: _truncation(windows[split].article_tokens, max_length) for split in dataset},
         "windows": {split: len(w.input_ids) for split, w in windows.items()},
         "pos_weight": train_log.get("pos_weight"),
+        "processes": distributed.world_size(),
+        "effective_batch_size": (cfg.train.batch_size * cfg.train.gradient_accumulation_steps * distributed.world_size()
+                                 if method == "finetune" else None),
         "training_arguments": train_log.get("training_arguments"),  # None where no Trainer ran (frozen_head)
         "validation_macro_f1": metrics["validation"]["macro_f1"],
         "epochs_run": train_log.get("epochs_run"),
