@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 from safetensors.numpy import load_file
 
 from ereignis import distributed
+from ereignis.card.card import _training_rows
 from ereignis.runs import RunDir, sweep_trials
 from tests.conftest import build_synthetic_dataset, compose_config
 
@@ -100,6 +101,8 @@ def test_two_gloo_processes_train_what_one_process_trains(tmp_path):
     manifest = json.loads(ddp.manifest_json.read_text())
     assert manifest["processes"] == 2 and manifest["effective_batch_size"] == 8
     assert json.loads(single.manifest_json.read_text())["effective_batch_size"] == 8
+    card_row = dict(_training_rows(manifest))["batch size"]
+    assert card_row == "4 x 1 accumulation x 2 processes (distributed data parallel)"
     assert ddp.is_complete() and ddp.status() == "complete"
     assert not (ddp.path / distributed.LAUNCH_CONFIG).exists() and not (ddp.path / "checkpoints").exists()
     log = (ddp.path / "train.log").read_text()

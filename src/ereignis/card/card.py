@@ -97,12 +97,14 @@ def _training_rows(manifest: dict[str, Any]) -> list[tuple[str, Any]]:
                            + (f" (test articles longer: {truncated:.0%})" if truncated is not None else ""))]
     arguments = manifest.get("training_arguments")
     if arguments:  # absent where no Trainer ran (a frozen encoder's head) and in runs from before it was recorded
+        processes = manifest.get("processes", 1)
         warmup = (f"warm-up ratio {arguments['warmup_ratio']}" if arguments.get("warmup_ratio")
                   else f"warm-up steps {arguments.get('warmup_steps', 0)}")
         precision = "bf16" if arguments.get("bf16") else "fp16" if arguments.get("fp16") else "fp32"
         rows += [("learning rate", f"{arguments['learning_rate']} ({arguments['lr_scheduler_type']}, {warmup})"),
                  ("batch size", f"{arguments['per_device_train_batch_size']} x "
-                                f"{arguments['gradient_accumulation_steps']} accumulation"),
+                                f"{arguments['gradient_accumulation_steps']} accumulation"
+                                + (f" x {processes} processes (distributed data parallel)" if processes > 1 else "")),
                  ("epochs", f"up to {arguments['num_train_epochs']}; ran {manifest.get('epochs_run')}"),
                  ("precision", precision + (", torch.compile" if arguments.get("torch_compile") else ""))]
     selection = manifest.get("validation_macro_f1", manifest.get("best_validation_macro_f1"))
