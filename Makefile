@@ -17,7 +17,7 @@ RUN ?= $(shell $(BIN)/ereignis-runs newest $(EXPERIMENT) 2>/dev/null)
 SHARED_EVENTS := ../shared/events
 SHARED_NEWS := ../shared/data/gnad-events/dev.jsonl
 
-.PHONY: install import-model demo demo-real data train cv eval card compare predict test test-slow lint clean
+.PHONY: install import-model demo demo-real data train cv eval card compare predict export test test-slow lint clean
 
 install: $(VENV)/.installed
 
@@ -64,6 +64,15 @@ compare: install
 predict: install
 	@test -n "$(RUN)" || { echo "no run dir: make predict RUN=... INPUT=..."; exit 2; }
 	$(BIN)/ereignis-predict run_dir=$(RUN) input=$(INPUT) output=$(RUN)/predictions.jsonl $(ARGS)
+
+# ONNX Runtime graphs of the run's model (fp32 and int8) in $(RUN)/model/onnx/, for predict ARGS="backend=onnx"
+export: $(VENV)/.onnx
+	@test -n "$(RUN)" || { echo "no run dir: make export RUN=experiments/<experiment>/<date_time>"; exit 2; }
+	$(BIN)/ereignis-export run_dir=$(RUN) $(ARGS)
+
+$(VENV)/.onnx: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e ".[test,onnx]"
+	touch $@
 
 # After training: evaluation (on real news too where ../shared is beside the repo), card, and labels
 # for the two shared articles. $(1): the experiment whose newest run is shown.

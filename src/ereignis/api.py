@@ -22,12 +22,13 @@ from omegaconf import DictConfig
 from ereignis.inference import Classifier
 
 STAGE_CONFIGS = {"data": "build_data", "train": "train", "cv": "cv", "eval": "eval", "card": "card",
-                 "predict": "predict", "compare": "compare", "import_model": "import_model"}
+                 "predict": "predict", "compare": "compare", "import_model": "import_model", "export": "export"}
 
 
-def load(path: str | Path, device: str | None = None, quantize: bool = False, **encoding_overrides) -> Classifier:
+def load(path: str | Path, device: str | None = None, quantize: bool = False, backend: str = "torch",
+         bfloat16: bool = False, **encoding_overrides) -> Classifier:
     """A trained classifier from a run dir, a model folder or a hub id (see `Classifier.load`)."""
-    return Classifier.load(path, device, quantize, **encoding_overrides)
+    return Classifier.load(path, device, quantize, backend, bfloat16, **encoding_overrides)
 
 
 def compose(stage: str, overrides: Sequence[str] = ()) -> DictConfig:

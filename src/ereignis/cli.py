@@ -145,6 +145,15 @@ def predict_main(cfg: DictConfig) -> None:
     print(f"predictions: {predict(cfg)}")
 
 
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+@reports_users_problems
+def export_main(cfg: DictConfig) -> None:
+    _quiet_progress_bars()
+    from ereignis.export import export
+
+    print(f"onnx: {export(cfg)}")
+
+
 @reports_users_problems
 def runs_main(argv: list[str] | None = None) -> None:
     """`ereignis-runs`: find run dirs from the shell (the Makefile's RUN) without parsing folder names."""

@@ -2,7 +2,9 @@
 Python API use to turn articles into scores, decisions and evidence.
 
 `Classifier.load` takes a run dir (reads `decision.json` and the encoding in `manifest.json`), a
-model folder or a hub id (reads the copies of both in `config.json`).
+model folder or a hub id (reads the copies of both in `config.json`). The backend turns a padded
+batch (input_ids, attention_mask) into logits and nothing else: PyTorch (`TorchLogits`) or the
+graph `ereignis-export` wrote (`OnnxLogits`); encoding, pooling, decisions and evidence are shared.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from transformers import (
     AutoConfig,
     AutoModelForSequenceClassification,
     AutoTokenizer,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -31,11 +34,17 @@ from ereignis.task import Decision
 
 EVIDENCE_CHARS = 300
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ\"„])|\n+")
+BACKENDS = ("torch", "onnx")
 
 
 def split_sentences(text: str) -> list[str]:
     """Sentences and paragraph lines of a news text (a full stop followed by a capital starts a sentence)."""
     return [part.strip() for part in SENTENCE_END.split(text) if len(part.strip()) > 1]
+
+
+def model_class(config: PretrainedConfig) -> type:
+    """The class that loads a model folder with this config: ereignis's own heads by their `architectures` entry."""
+    return CUSTOM_ARCHITECTURES.get((config.architectures or [""])[0], AutoModelForSequenceClassification)
 
 
 def load_model_folder(model_dir: str | Path, device: str | None = None,
@@ -45,10 +54,7 @@ def load_model_folder(model_dir: str | Path, device: str | None = None,
     `quantize`: dynamic int8 quantisation of the linear layers, for CPU inference (weights stored as
     int8, activations quantised on the fly); the decisions agree with fp32 on all but a few borderline
     labels (`benchmarks/predict.py` measures the agreement and the speed-up)."""
-    config = AutoConfig.from_pretrained(model_dir)
-    architecture = (config.architectures or [""])[0]
-    model_class = CUSTOM_ARCHITECTURES.get(architecture, AutoModelForSequenceClassification)
-    model = model_class.from_pretrained(model_dir)
+    model = model_class(AutoConfig.from_pretrained(model_dir)).from_pretrained(model_dir)
     model.to(device or ("cuda" if torch.cuda.is_available() and not quantize else "cpu")).eval()
     if quantize:
         model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
@@ -56,11 +62,10 @@ def load_model_folder(model_dir: str | Path, device: str | None = None,
 
 
 @torch.inference_mode()
-def over_windows(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, windows: Windows, batch_size: int,
+def over_windows(device: torch.device, tokenizer: PreTrainedTokenizerBase, windows: Windows, batch_size: int,
                  width: int, forward: Callable[[dict], torch.Tensor]) -> np.ndarray:
-    """`forward(padded batch)` for every window, (n_windows, width); windows are batched by length so
-    each batch pads little, and the rows come back in window order."""
-    device = next(model.parameters()).device
+    """`forward(padded batch on device)` for every window, (n_windows, width); windows are batched by
+    length so each batch pads little, and the rows come back in window order."""
     order = np.argsort([len(ids) for ids in windows.input_ids], kind="stable")
     result = np.zeros((len(windows.input_ids), width), dtype=np.float32)
     for start in range(0, len(order), batch_size):
@@ -70,11 +75,41 @@ def over_windows(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, win
     return result
 
 
-def window_logits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, windows: Windows,
+class TorchLogits:
+    """Logits from the PyTorch model; `bfloat16`: matrix products in bfloat16 under autocast (on CPUs
+    with AMX or AVX512-BF16 about twice as fast; accumulation, softmax and LayerNorm stay fp32)."""
+
+    def __init__(self, model: PreTrainedModel, bfloat16: bool = False):
+        self.model, self.bfloat16 = model, bfloat16
+        self.device = next(model.parameters()).device
+
+    def __call__(self, encoded: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bfloat16):
+            return self.model(input_ids=encoded["input_ids"], attention_mask=encoded["attention_mask"]).logits.float()
+
+
+class OnnxLogits:
+    """Logits from an ONNX Runtime graph written by `ereignis-export` (CPU)."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, graph: Path, threads: int | None = None):
+        from ereignis.export import INPUTS, OUTPUT, session
+
+        self.graph, self.session, self.inputs, self.output = graph, session(graph, threads), INPUTS, OUTPUT
+
+    def __call__(self, encoded: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        feed = {name: encoded[name].numpy() for name in self.inputs}
+        return torch.from_numpy(self.session.run([self.output], feed)[0])
+
+
+Logits = TorchLogits | OnnxLogits
+
+
+def window_logits(logits: Logits, tokenizer: PreTrainedTokenizerBase, windows: Windows, n_labels: int,
                   batch_size: int = 32) -> np.ndarray:
     """Logits per window."""
-    return over_windows(model, tokenizer, windows, batch_size, model.config.num_labels,
-                        lambda encoded: model(**encoded).logits)
+    return over_windows(logits.device, tokenizer, windows, batch_size, n_labels, logits)
 
 
 @dataclass
@@ -99,41 +134,54 @@ def as_article(text_or_article: str | Mapping) -> Mapping:
 class Classifier:
     """Articles in, calibrated scores, decided labels and evidence out."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, decision: Decision,
-                 encoding: EncodingSettings):
-        self.model, self.tokenizer, self.decision, self.encoding = model, tokenizer, decision, encoding
-        self.labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    def __init__(self, logits: Logits, config: PretrainedConfig, tokenizer: PreTrainedTokenizerBase,
+                 decision: Decision, encoding: EncodingSettings):
+        self.logits, self.config, self.tokenizer, self.decision, self.encoding = (logits, config, tokenizer, decision,
+                                                                                  encoding)
+        self.labels = [config.id2label[i] for i in range(config.num_labels)]
         if tuple(self.labels) != decision.labels:
             raise ValueError(f"the model's labels {self.labels} differ from the decision rule's "
                              f"{list(decision.labels)}")
-        self.max_length = min(tokenizer.model_max_length, model.config.max_position_embeddings)
+        self.max_length = min(tokenizer.model_max_length, config.max_position_embeddings)
 
     @classmethod
-    def load(cls, path: str | Path, device: str | None = None, quantize: bool = False,
-             **encoding_overrides: Any) -> Classifier:
+    def load(cls, path: str | Path, device: str | None = None, quantize: bool = False, backend: str = "torch",
+             bfloat16: bool = False, **encoding_overrides: Any) -> Classifier:
         """From a run dir, a model folder or a hub id; `encoding_overrides` (long_articles, stride,
-        max_windows, pooling) replace the run's encoding settings; `quantize`: int8 linear layers on CPU."""
+        max_windows, pooling) replace the run's encoding settings. `backend`: "torch", or "onnx" for
+        the graph `ereignis-export` wrote (CPU); `quantize`: int8 weights (torch: dynamic quantisation
+        of the linear layers; onnx: the int8 graph); `bfloat16`: torch's matrix products in bfloat16."""
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         run_dir = Path(path)
         is_run = (run_dir / "manifest.json").is_file() and (run_dir / "model" / "config.json").is_file()
         if not is_run and run_dir.exists() and not (run_dir / "config.json").is_file():
             raise FileNotFoundError(f"{run_dir}: neither a run dir (manifest.json, model/) nor a model folder "
                                     "(config.json)")
-        model, tokenizer = load_model_folder(run_dir / "model" if is_run else path, device, quantize)
-        stored = getattr(model.config, "ereignis", None) or {}
+        model_dir = run_dir / "model" if is_run else path
+        if backend == "onnx":
+            from ereignis.export import exported_graph
+
+            logits: Logits = OnnxLogits(exported_graph(model_dir, quantize))
+            config, tokenizer = AutoConfig.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+        else:
+            model, tokenizer = load_model_folder(model_dir, device, quantize)
+            logits, config = TorchLogits(model, bfloat16), model.config
+        stored = getattr(config, "ereignis", None) or {}
         if is_run and (run_dir / "decision.json").is_file():
             decision = Decision.load(run_dir / "decision.json")
         elif "decision" in stored:
             decision = Decision.from_dict(stored["decision"])
         else:  # a model trained elsewhere: its own problem type, the conventional 0.5
-            task = "single_label" if model.config.problem_type == "single_label_classification" else "multi_label"
-            decision = Decision.default(task, [model.config.id2label[i] for i in range(model.config.num_labels)])
+            task = "single_label" if config.problem_type == "single_label_classification" else "multi_label"
+            decision = Decision.default(task, [config.id2label[i] for i in range(config.num_labels)])
         encoding = read_json(run_dir / "manifest.json").get("encoding", {}) if is_run else stored.get("encoding", {})
         settings = {**encoding, **{k: v for k, v in encoding_overrides.items() if v is not None}}
-        return cls(model, tokenizer, decision, EncodingSettings.from_mapping(settings))
+        return cls(logits, config, tokenizer, decision, EncodingSettings.from_mapping(settings))
 
     def score(self, articles: Sequence[str | Mapping], batch_size: int = 32) -> Scored:
         windows = encode_articles(self.tokenizer, [as_article(a) for a in articles], self.max_length, self.encoding)
-        logits, best = windows.pool(window_logits(self.model, self.tokenizer, windows, batch_size),
+        logits, best = windows.pool(window_logits(self.logits, self.tokenizer, windows, len(self.labels), batch_size),
                                     self.encoding.pooling)
         scores = self.decision.probabilities(logits)
         return Scored(logits, scores, self.decision.decide(scores), best, windows)
@@ -154,7 +202,7 @@ class Classifier:
         if flat:
             encoded = self.tokenizer(flat, truncation=True, max_length=self.max_length)
             sentence_windows = Windows(encoded["input_ids"], np.arange(len(flat)), [(0, 0)] * len(flat), len(flat))
-            sentence_logits = window_logits(self.model, self.tokenizer, sentence_windows, batch_size)
+            sentence_logits = window_logits(self.logits, self.tokenizer, sentence_windows, len(self.labels), batch_size)
         first_window = {int(owner): int(w) for w, owner in reversed(list(enumerate(scored.windows.owners)))}
         evidence: list[dict[str, dict[str, Any]]] = [{} for _ in range(scored.windows.n_articles)]
         for i, j, window in wanted:

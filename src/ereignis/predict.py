@@ -22,7 +22,8 @@ from ereignis.io import atomic_write_json, atomic_write_jsonl
 
 
 def predict(cfg: DictConfig) -> Path:
-    classifier = Classifier.load(cfg.run_dir, quantize=cfg.quantize, long_articles=cfg.long_articles,
+    classifier = Classifier.load(cfg.run_dir, quantize=cfg.quantize, backend=cfg.backend, bfloat16=cfg.bfloat16,
+                                 long_articles=cfg.long_articles,
                                  stride=cfg.window_stride,
                                  max_windows=cfg.max_windows, pooling=cfg.window_pooling)
     classifier.decision = classifier.decision.with_threshold(cfg.threshold)

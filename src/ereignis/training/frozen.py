@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 def window_embeddings(model: BertMeanPoolingForSequenceClassification, tokenizer, windows: Windows,
                       batch_size: int) -> np.ndarray:
     """The mean-pooled vector of every window."""
-    return over_windows(model, tokenizer, windows, batch_size, model.config.hidden_size,
+    return over_windows(model.device, tokenizer, windows, batch_size, model.config.hidden_size,
                         lambda encoded: model.embed(encoded["input_ids"], encoded["attention_mask"]))
 
 

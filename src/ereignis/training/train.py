@@ -45,7 +45,7 @@ from transformers.integrations import TensorBoardCallback, is_tensorboard_availa
 
 from ereignis import distributed
 from ereignis.encoding import EncodingSettings, Windows, encode_articles
-from ereignis.inference import window_logits
+from ereignis.inference import TorchLogits, window_logits
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text, read_json
 from ereignis.labels import LabelSchema
 from ereignis.metrics import multilabel_scores
@@ -288,7 +288,8 @@ def train_on(cfg: DictConfig, dataset: DatasetDict, dataset_dir: Path, run_dir: 
         if not distributed.is_main_process():
             return None
         model.eval()  # the Trainer leaves it in training mode: dropout would blur the logits the rule is fitted on
-        logits = {split: windows[split].pool(window_logits(model, tokenizer, windows[split], cfg.train.eval_batch_size),
+        logits = {split: windows[split].pool(window_logits(TorchLogits(model), tokenizer, windows[split],
+                                                           model.config.num_labels, cfg.train.eval_batch_size),
                                              encoding.pooling)[0] for split in dataset}
     else:
         texts = {split: part["text"] for split, part in dataset.items()}
