@@ -148,7 +148,7 @@ def predict_main(cfg: DictConfig) -> None:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
 @reports_users_problems
 def export_main(cfg: DictConfig) -> None:
-    _quiet_progress_bars()
+    quiet_progress_bars()
     from ereignis.export import export
 
     print(f"onnx: {export(cfg)}")
