@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+from datasets import DatasetDict
 
 from ereignis.data.build import build_dataset
 from ereignis.labels import LabelSchema
@@ -15,10 +16,13 @@ from tests.conftest import REPO, compose_config
 BENCHMARKS = REPO / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
+import gpu_training  # noqa: E402
 import synthetic  # noqa: E402
+import training  # noqa: E402
 from _timing import Run, alternate  # noqa: E402
 from synthetic import synthetic_articles, write_synthetic  # noqa: E402
 
+OFFLINE = {**os.environ, "HF_HUB_OFFLINE": "1"}
 HAS_HISTORY = shutil.which("git") is not None and subprocess.run(
     ["git", "cat-file", "-e", "e50222e"], cwd=REPO, capture_output=True).returncode == 0
 
@@ -71,3 +75,62 @@ def test_data_build_benchmark_runs_candidate_and_baseline(tmp_path):
     rows = [line for line in result.stdout.splitlines() if line.startswith("| 600 |")]
     assert len(rows) == 2 and all("1.000" in row for row in rows)  # both find every planted pair
     assert "less CPU time" in result.stdout and "same dataset: yes" in result.stdout
+
+
+@pytest.mark.slow
+def test_training_benchmark_counts_what_each_recipe_feeds_the_model(tmp_path):
+    from tests.conftest import build_synthetic_dataset
+
+    dataset_dir = build_synthetic_dataset(tmp_path)
+    n_train = len(DatasetDict.load_from_disk(str(dataset_dir))["train"])
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "training.py"), str(dataset_dir), "--max-lengths", "48",
+                             "--rounds", "1", "--layers", "1", "--hidden", "32", "--heads", "2", "--vocab-size", "400",
+                             "--batch-size", "8", "--json", str(tmp_path / "training.json")],
+                            capture_output=True, text=True, check=True, cwd=REPO, env=OFFLINE)
+    rows = {row["recipe"]: row for row in json.loads((tmp_path / "training.json").read_text())}
+    naive, truncate, windows = (rows[name] for name in (training.BASELINE, training.CANDIDATE, training.WINDOWS))
+    assert naive["steps"] == truncate["steps"] == -(-n_train // 8)  # one epoch each, the same optimisation steps
+    assert naive["sequences"] == truncate["sequences"] == n_train
+    assert naive["processed_tokens"] == n_train * 48  # every article padded to the max length
+    assert naive["real_tokens"] == truncate["real_tokens"]  # the same tokens, truncated alike
+    assert truncate["processed_tokens"] < naive["processed_tokens"]  # short articles: padded to their batch only
+    assert truncate["padding_share"] < naive["padding_share"]
+    assert windows["sequences"] >= n_train and windows["real_tokens"] >= truncate["real_tokens"]
+    assert naive["cpu_ratio"] == 1.0 and all(row["cpu_s"][0] > 0 for row in rows.values())
+    assert result.stdout.count(f"| {dataset_dir.name} ({n_train}) | 48 |") == 3  # a table row per recipe
+
+
+def test_gpu_training_knows_the_peaks_of_the_devices_it_names():
+    assert gpu_training.device_peak("NVIDIA H100 80GB HBM3") == {"bf16": 989.0, "fp32": 67.0}
+    assert gpu_training.device_peak("NVIDIA H100 PCIe")["bf16"] == 756.0
+    assert gpu_training.device_peak("NVIDIA A100-SXM4-80GB")["bf16"] == 312.0
+    assert gpu_training.device_peak("NVIDIA L4")["bf16"] == 121.0
+    assert gpu_training.device_peak("NVIDIA L40S") is None and gpu_training.device_peak("Tesla T4") is None
+
+
+@pytest.mark.slow
+def test_gpu_training_benchmark_runs_its_toy_shape_on_cpu(tmp_path):
+    from transformers import BertConfig, BertForSequenceClassification
+
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "gpu_training.py"), "--toy", "--batch-sizes", "2", "4",
+                             "--peak-tflops", "1", "--output-dir", str(tmp_path / "out"),
+                             "--json", str(tmp_path / "gpu.json")],
+                            capture_output=True, text=True, check=True, cwd=REPO, env=OFFLINE)
+    report = json.loads((tmp_path / "gpu.json").read_text())
+    shape = gpu_training.TOY
+    model = BertForSequenceClassification(BertConfig(
+        vocab_size=shape["vocab_size"], hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
+        num_attention_heads=shape["heads"], intermediate_size=shape["intermediate"],
+        max_position_embeddings=shape["seq"], num_labels=gpu_training.N_LABELS))
+    non_embedding = sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
+    assert report["flops_per_token"] == 6 * non_embedding + 12 * shape["layers"] * shape["hidden"] * shape["seq"]
+    measured = [row for row in report["rows"] if "tokens_per_s" in row]
+    assert [(row["variant"], row["batch"]) for row in measured] == [
+        (variant, batch) for variant in ("eager fp32", "bf16", "bf16 + SDPA") for batch in (2, 4)]
+    for row in measured:
+        assert row["tokens"] == row["batch"] * shape["seq"] * 2  # toy: 2 timed steps
+        assert 0 < row["mfu"] < 1 and row["tokens_per_s"] > 0
+        assert row["speedup"] == pytest.approx(row["tokens_per_s"] / next(
+            r["tokens_per_s"] for r in measured if r["variant"] == "eager fp32" and r["batch"] == row["batch"]))
+    assert report["rows"][-1]["variant"] == "bf16 + SDPA + compile" and "skipped" in report["rows"][-1]
+    assert "| eager fp32 | 4 |" in result.stdout and "1.00x" in result.stdout
