@@ -1,5 +1,6 @@
 """The benchmarks keep working: the synthetic corpus is what it claims, and each command runs at toy size."""
 
+import importlib
 import json
 import os
 import shutil
@@ -134,3 +135,50 @@ def test_gpu_training_benchmark_runs_its_toy_shape_on_cpu(tmp_path):
             r["tokens_per_s"] for r in measured if r["variant"] == "eager fp32" and r["batch"] == row["batch"]))
     assert report["rows"][-1]["variant"] == "bf16 + SDPA + compile" and "skipped" in report["rows"][-1]
     assert "| eager fp32 | 4 |" in result.stdout and "1.00x" in result.stdout
+
+
+def test_evaluation_benchmark_times_each_part_once_and_finds_todays_parts():
+    import evaluation
+
+    timer = evaluation.PartTimer()
+    inner = timer.wrap("bootstrap", lambda: sum(range(200_000)))
+    outer = timer.wrap("model scoring", lambda: [inner() for _ in range(3)] and sum(range(100_000)))
+    total = evaluation.time.process_time()
+    outer()
+    total = evaluation.time.process_time() - total
+    assert timer.cpu["bootstrap"] > timer.cpu["model scoring"] > 0  # the inner calls count only for the inner part
+    assert timer.cpu["bootstrap"] + timer.cpu["model scoring"] == pytest.approx(total, abs=0.01)
+    # every part names something that exists in today's evaluation (the others are e50222e's names)
+    for part, targets in evaluation.PARTS.items():
+        found = []
+        for target in targets:
+            module_name, _, path = target.partition(":")
+            owner = importlib.import_module(module_name)
+            for name in path.split("."):
+                owner = getattr(owner, name, None)
+            found.append(owner is not None)
+        assert any(found), part
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_HISTORY, reason="needs the git history for the baselines")
+def test_evaluation_benchmark_runs_old_and_new_and_finds_the_outputs_unchanged(tmp_path):
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "evaluation.py"), "--sizes", "300", "--commits",
+                             "25c0513", "--work-dir", str(tmp_path)], capture_output=True, text=True, check=True,
+                            cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")})
+    cells = [line.split(" | ") for line in result.stdout.splitlines()]
+    rows = {row[1]: " | ".join(row) for row in cells if row[0][2:].replace(",", "").isdigit()}  # "| 300 | ..."
+    assert set(rows) == {"e50222e", "25c0513", "candidate"}, result.stdout
+    assert rows["25c0513"].rstrip().endswith("| yes |")  # metrics.json and predictions.jsonl byte-identical
+    assert "| bootstrap |" in result.stdout and "| report (figures, error analysis) |" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_HISTORY, reason="needs the git history for the baseline")
+def test_tokenizer_benchmark_shows_training_reusing_the_builds_vocabulary(tmp_path):
+    result = subprocess.run([sys.executable, str(BENCHMARKS / "tokenizer.py"), "--inputs", "400", "--work-dir",
+                             str(tmp_path)], capture_output=True, text=True, check=True, cwd=REPO,
+                            env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")})
+    rows = {line.split(" | ")[1]: line for line in result.stdout.splitlines() if line.startswith("| 400 |")}
+    assert f"{tmp_path}/tokenizer-candidate-synthetic-400/tokenizer" in rows["candidate"]
+    assert "built from the train split" in rows["25c0513"] and "saving" in rows

@@ -1,3 +1,5 @@
+import json
+import logging
 from collections import Counter
 
 import pytest
@@ -7,7 +9,7 @@ from transformers import AutoTokenizer
 from ereignis.labels import Label, LabelSchema
 from ereignis.modeling import ModelUnavailableError, load_model, load_tokenizer
 from ereignis.modeling.tiny import SPECIAL_TOKENS, wordpiece_vocabulary
-from tests.conftest import compose_config, synthetic_corpus
+from tests.conftest import build_synthetic_dataset, compose_config, synthetic_corpus
 
 SCHEMA = LabelSchema("two", (Label("summit", "Gipfel"), Label("protest", "Protest")))
 
@@ -55,3 +57,33 @@ def test_unavailable_hub_model_says_which_and_how_to_point_at_a_local_copy(name_
     message = str(info.value)
     assert f"cannot load model '{name_or_path}' (config model=gbert_base)" in message
     assert "model.name_or_path=/path/to/" in message
+
+
+def test_the_build_writes_the_tiny_tokenizer_training_would_build_and_training_reuses_only_a_matching_one(
+        tmp_path, caplog):
+    from datasets import DatasetDict
+
+    from ereignis.data.build import TOKENIZER_DIR
+    from ereignis.modeling.tiny import VOCABULARY_RECORD, texts_fingerprint
+
+    dataset_dir = build_synthetic_dataset(tmp_path)
+    train_texts = DatasetDict.load_from_disk(str(dataset_dir))["train"]["text"]
+    prebuilt = dataset_dir / TOKENIZER_DIR
+    record = json.loads((prebuilt / VOCABULARY_RECORD).read_text())
+    assert record == {"vocab_size": 6000, "min_frequency": 2, "texts_sha256": texts_fingerprint(train_texts),
+                      "n_texts": len(train_texts)}
+    cfg = compose_config("train", ["model.max_length=128"]).model
+    fresh = load_tokenizer(cfg, train_texts)
+    with caplog.at_level(logging.INFO):
+        reused = load_tokenizer(cfg, train_texts, prebuilt=prebuilt)
+    assert "reusing the WordPiece vocabulary" in caplog.text and reused.name_or_path == str(prebuilt)
+    assert reused.get_vocab() == fresh.get_vocab() and reused.model_max_length == fresh.model_max_length == 128
+    assert reused(train_texts[:20])["input_ids"] == fresh(train_texts[:20])["input_ids"]
+
+    for overrides, texts, differing in ((["model.tiny.vocab_size=500"], train_texts, "vocab_size"),
+                                        (["model.tiny.min_frequency=3"], train_texts, "min_frequency"),
+                                        ([], train_texts[1:], "texts_sha256")):
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            tokenizer = load_tokenizer(compose_config("train", overrides).model, texts, prebuilt=prebuilt)
+        assert f"({differing} differs)" in caplog.text and not tokenizer.name_or_path

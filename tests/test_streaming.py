@@ -81,7 +81,7 @@ def test_neither_input_order_nor_run_size_changes_the_dataset(tmp_path, monkeypa
     assert sum(len(d) for d in splits.values()) == len(articles) - 1
     assert {path.name for path in (tmp_path / "sorted").iterdir()} == {  # no staging files left
         "dataset_dict.json", "train", "validation", "test", "labels.json", "stats.json", "fingerprint.json",
-        "build_config.yaml"}
+        "build_config.yaml", "tokenizer"}  # the tiny model's vocabulary, built from the train split
 
 
 def test_token_statistics_come_from_a_sample_of_each_split(tmp_path, monkeypatch):

@@ -86,3 +86,5 @@ def test_per_epoch_validation_numbers_are_pinned(dataset_dir, tmp_path):
     epochs = [(entry["epoch"], entry["eval_loss"], entry["eval_macro_f1"]) for entry in history if "eval_loss" in entry]
     assert [(epoch, f1) for epoch, _, f1 in epochs] == [(epoch, f1) for epoch, _, f1 in PINNED_EPOCHS]
     assert [loss for _, loss, _ in epochs] == pytest.approx([loss for _, loss, _ in PINNED_EPOCHS], abs=1e-6)
+    # the numbers were pinned when training built its own vocabulary: the build's, reused here, is the same
+    assert json.loads((tmp_path / "manifest.json").read_text())["model"]["vocabulary"] == str(dataset_dir / "tokenizer")

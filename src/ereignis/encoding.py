@@ -25,6 +25,7 @@ from transformers import PreTrainedTokenizerBase
 
 MODES = ("truncate", "windows")
 POOLINGS = ("max", "mean")
+ENCODE_CHUNK = 1_000  # articles tokenised at a time: uncut ids of 100,000 articles would take about 4 GB
 
 
 @dataclass(frozen=True)
@@ -106,17 +107,44 @@ def article_parts(article: Mapping) -> tuple[str, str, str]:
 def encode_articles(tokenizer: PreTrainedTokenizerBase, articles: Iterable[Mapping], max_length: int,
                     settings: EncodingSettings) -> Windows:
     """Windows over `articles` (dataset rows or `Article`-like mappings with title, lead, bullets,
-    body and text) under `settings`."""
+    body and text) under `settings`. Articles are tokenised `ENCODE_CHUNK` at a time, so only the
+    windows kept, not every article's uncut token ids, are held."""
     parts = [article_parts(article) for article in articles]
-    prefix, suffix = special_tokens(tokenizer)
-    if settings.long_articles == "truncate":
-        # tokenised once, uncut, then cut as the tokenizer's own truncation does: the content's end goes,
-        # the closing special tokens stay
-        full = tokenizer([text for _, _, text in parts], verbose=False)["input_ids"]
-        ids = [tokens if len(tokens) <= max_length else tokens[:max_length - len(suffix)] + suffix for tokens in full]
-        return Windows(ids, np.arange(len(parts)), [(0, len(text)) for _, _, text in parts], len(parts),
-                       np.array([len(tokens) for tokens in full]))
+    special = special_tokens(tokenizer)
+    encode = _truncated if settings.long_articles == "truncate" else _windowed
+    input_ids, owners, spans, lengths = [], [], [], []
+    for first in range(0, len(parts), ENCODE_CHUNK):
+        chunk = encode(tokenizer, parts[first:first + ENCODE_CHUNK], max_length, settings, special)
+        input_ids += chunk.input_ids
+        owners += [first + owner for owner in chunk.owners]
+        spans += chunk.spans
+        lengths += chunk.lengths
+    return Windows(input_ids, np.asarray(owners, dtype=int), spans, len(parts), np.array(lengths, dtype=int))
 
+
+@dataclass
+class _Chunk:
+    input_ids: list[list[int]]
+    owners: list[int]  # within the chunk
+    spans: list[tuple[int, int]]
+    lengths: list[int]  # per article, uncut
+
+
+def _truncated(tokenizer: PreTrainedTokenizerBase, parts: list[tuple[str, str, str]], max_length: int,
+               settings: EncodingSettings, special: tuple[list[int], list[int]]) -> _Chunk:
+    """One sequence per article. Tokenised once, uncut, then cut as the tokenizer's own truncation
+    does: the content's end goes, the closing special tokens stay."""
+    suffix = special[1]
+    full = tokenizer([text for _, _, text in parts], verbose=False)["input_ids"]
+    return _Chunk([tokens if len(tokens) <= max_length else tokens[:max_length - len(suffix)] + suffix
+                   for tokens in full], list(range(len(parts))), [(0, len(text)) for _, _, text in parts],
+                  [len(tokens) for tokens in full])
+
+
+def _windowed(tokenizer: PreTrainedTokenizerBase, parts: list[tuple[str, str, str]], max_length: int,
+              settings: EncodingSettings, special: tuple[list[int], list[int]]) -> _Chunk:
+    """Overlapping windows of key points and body, each after the title and lead."""
+    prefix, suffix = special
     budget = max_length - len(prefix) - len(suffix)
     headers = tokenizer([header for header, _, _ in parts], add_special_tokens=False)["input_ids"]
     rests = tokenizer([rest for _, rest, _ in parts], add_special_tokens=False, return_offsets_mapping=True)
@@ -134,5 +162,5 @@ def encode_articles(tokenizer: PreTrainedTokenizerBase, articles: Iterable[Mappi
             owners.append(index)
             spans.append((rest_start + offsets[start][0], rest_start + offsets[start + len(chunk) - 1][1])
                          if chunk else (0, len(header)))
-    lengths = [len(prefix) + len(h) + len(r) + len(suffix) for h, r in zip(headers, rests["input_ids"], strict=True)]
-    return Windows(input_ids, np.asarray(owners, dtype=int), spans, len(parts), np.array(lengths))
+    return _Chunk(input_ids, owners, spans, [len(prefix) + len(h) + len(r) + len(suffix)
+                                             for h, r in zip(headers, rests["input_ids"], strict=True)])

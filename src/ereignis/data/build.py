@@ -10,6 +10,10 @@ Dataset dir contract (read by training and evaluation, nothing else):
     stats.json         counts per label and split, word lengths; token lengths and the share over max length
                        from a fixed sample of each split
     fingerprint.json   sha256 of the input files and the build settings
+    tokenizer/         for the tiny model (`model.name_or_path: null`) and a train split: its WordPiece
+                       tokenizer, built from the whole train split as training would build it, with
+                       `ereignis_vocabulary.json` (vocab_size, min_frequency, sha256 of the train texts);
+                       training reuses it when all three match its own, instead of building it again
     build_config.yaml  the resolved config that built it
 """
 
@@ -24,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -39,12 +43,18 @@ from ereignis.data.streaming import DatasetDirWriter, SortedRuns, sort_positions
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text
 from ereignis.labels import LabelSchema
 
+if TYPE_CHECKING:  # the modeling stack (transformers, torch) is imported only where a tokenizer is needed
+    from transformers import PreTrainedTokenizerBase
+
+    from ereignis.modeling.tiny import WordCounts
+
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 2_000  # articles parsed, hashed and staged at a time
 TOKEN_SAMPLE = 2_000  # articles per split whose token lengths are counted
 TOKEN_SAMPLE_SEED = 0
 TOKENIZE_BATCH = 256
+TOKENIZER_DIR = "tokenizer"
 
 FEATURES = Features({
     "id": Value("string"),
@@ -91,17 +101,18 @@ def _distribution(values: np.ndarray | list[int]) -> dict[str, float]:
             "p95": float(np.percentile(array, 95)), "max": int(array.max()), "mean": round(float(array.mean()), 1)}
 
 
-def _token_stats(samples: dict[str, list[str]], model_cfg: DictConfig | None) -> dict[str, Any]:
-    """Token lengths under the configured model's tokenizer, and the share cut at max_length, from a
-    fixed-seed sample of each split (`TOKEN_SAMPLE` articles): a share from 2,000 articles is within
-    about a percentage point (one standard error) of the whole split's, at the same cost for any
-    corpus size. The tiny model's vocabulary is fitted to the training sample."""
+def _token_stats(samples: dict[str, list[str]], model_cfg: DictConfig | None,
+                 tokenizer: PreTrainedTokenizerBase | None) -> dict[str, Any]:
+    """Token lengths under the configured model's tokenizer (`tokenizer`, the tiny one built from the
+    train split, or else loaded here), and the share cut at max_length, from a fixed-seed sample of
+    each split (`TOKEN_SAMPLE` articles): a share from 2,000 articles is within about a percentage
+    point (one standard error) of the whole split's, at the same cost for any corpus size."""
     if model_cfg is None:
         return {"available": False, "reason": "no model configured"}
     from ereignis.modeling import ModelUnavailableError, load_tokenizer
 
     try:
-        tokenizer = load_tokenizer(model_cfg, samples.get("train", []))
+        tokenizer = tokenizer or load_tokenizer(model_cfg)
     except ModelUnavailableError as err:
         log.warning("token statistics skipped: %s", err)
         return {"available": False, "reason": str(err)}
@@ -117,6 +128,16 @@ def _token_stats(samples: dict[str, list[str]], model_cfg: DictConfig | None) ->
                                   "n_over_max_length": over,
                                   "share_over_max_length": round(over / len(lengths), 4) if lengths else 0.0}
     return stats
+
+
+def _tiny_tokenizer(train_words: WordCounts, model_cfg: DictConfig, folder: Path) -> PreTrainedTokenizerBase:
+    """The tiny model's tokenizer from the train split's words, saved for training to reuse."""
+    from ereignis.modeling.tiny import save_vocabulary, wordpiece_tokenizer
+
+    tiny = model_cfg.tiny
+    tokenizer = wordpiece_tokenizer(train_words, tiny.vocab_size, tiny.min_frequency, model_cfg.max_length)
+    save_vocabulary(tokenizer, folder, train_words, tiny.vocab_size, tiny.min_frequency)
+    return tokenizer
 
 
 def token_sample(indices: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -275,8 +296,10 @@ def given_split(articles: _Articles, groups: list[list[int]]) -> dict[str, np.nd
 
 
 def _write_splits(folder: Path, tables: Iterator[pa.Table], indices: dict[str, np.ndarray],
-                  sample: dict[str, np.ndarray], fingerprint_sha: str) -> dict[str, list[str]]:
-    """Write the rows, arriving in id order, to their splits; return the texts of the token sample."""
+                  sample: dict[str, np.ndarray], fingerprint_sha: str,
+                  train_words: WordCounts | None) -> dict[str, list[str]]:
+    """Write the rows, arriving in id order, to their splits; return the texts of the token sample.
+    `train_words` counts the words of the train split's texts as they pass."""
     names = list(indices)
     split_of = np.empty(sum(len(idx) for idx in indices.values()), dtype=np.int64)
     in_sample = np.zeros(len(split_of), dtype=bool)
@@ -292,6 +315,8 @@ def _write_splits(folder: Path, tables: Iterator[pa.Table], indices: dict[str, n
         for number, name in enumerate(names):
             mine = split_of[here] == number
             writer.write(name, table.filter(mine))
+            if name == "train" and train_words is not None:
+                train_words.add(table.filter(mine).column("text").to_pylist())
             texts[name] += table.filter(mine & in_sample[here]).column("text").to_pylist()
     writer.finish(fingerprint_sha)
     return texts
@@ -359,10 +384,16 @@ def build_dataset(cfg: DictConfig) -> Path:
 
         warn_about_labels_missing_from_splits(articles.labels, indices, schema.ids)
         sample = token_sample(indices)
-        texts = _write_splits(tmp, runs.in_order(kept), indices, sample, fingerprint_info["sha256"])
+        model_cfg = cfg.get("model")
+        builds_vocabulary = model_cfg is not None and model_cfg.name_or_path is None and "train" in indices
+        if builds_vocabulary:
+            from ereignis.modeling.tiny import WordCounts
+        train_words = WordCounts() if builds_vocabulary else None
+        texts = _write_splits(tmp, runs.in_order(kept), indices, sample, fingerprint_info["sha256"], train_words)
         shutil.rmtree(tmp / "staging")
+        tokenizer = _tiny_tokenizer(train_words, model_cfg, tmp / TOKENIZER_DIR) if builds_vocabulary else None
         stats = dataset_stats(indices, articles, schema, dropped, [[articles.ids[i] for i in g] for g in groups],
-                              _token_stats(texts, cfg.get("model")))
+                              _token_stats(texts, model_cfg, tokenizer))
         schema.save(tmp / "labels.json")
         atomic_write_json(tmp / "stats.json", stats)
         atomic_write_json(tmp / "fingerprint.json", fingerprint_info)

@@ -215,8 +215,7 @@ def _figures(evaluation: Evaluation, key: str, view: dict[str, Any], figures_dir
     rows, labels, task = evaluation.predictions[key], list(evaluation.schema.ids), evaluation.task
     decision, result = evaluation.decision, view["result"]
     reference = evaluation.metrics["reference_baseline"]
-    gold, predicted = label_matrix(rows, "gold", labels), label_matrix(rows, "predicted", labels)
-    scores = score_matrix(rows, labels)
+    gold, predicted, scores = view["arrays"]
     multi = task == "multi_label"
     thresholds = [effective_thresholds(decision)[label] for label in labels] if multi else None
     default = decision["default_threshold"] if multi else None
@@ -275,7 +274,9 @@ def section_view(evaluation: Evaluation, key: str, result: dict[str, Any]) -> di
     """What the templates show for one evaluated set (figures are added by `write_reports`)."""
     labels = list(evaluation.schema.ids)
     rows = evaluation.predictions.get(key, [])
+    # read off the rows once per set, for the intervals, the error analysis and the figures
     gold, predicted = label_matrix(rows, "gold", labels), label_matrix(rows, "predicted", labels)
+    scores = score_matrix(rows, labels) if rows and _plotted(key) else None
     notes = []
     if key == "validation" and evaluation.decision["fitted_on"] == "validation":
         notes.append("The temperature and thresholds were fitted on this split, and it chose the training epoch: "
@@ -285,9 +286,9 @@ def section_view(evaluation: Evaluation, key: str, result: dict[str, Any]) -> di
             "verdict": verdict(result, evaluation.metrics["reference_baseline"]),
             "f1_intervals": (per_label_f1_intervals(gold, predicted, labels, evaluation.metrics["bootstrap"]) if rows
                              else dict.fromkeys(labels)),
-            "figures": [], "errors": None}
-    if rows and _plotted(key):
-        view["errors"] = error_examples(rows, labels, score_matrix(rows, labels), gold, predicted)
+            "figures": [], "errors": None, "arrays": (gold, predicted, scores)}
+    if scores is not None:
+        view["errors"] = error_examples(rows, labels, scores, gold, predicted)
     return view
 
 

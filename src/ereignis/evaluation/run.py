@@ -81,18 +81,20 @@ def _section(y: np.ndarray, logits: dict[str, np.ndarray], decisions: dict[str, 
     return section, scores, predicted
 
 
-def _rows(name: str, split: Dataset, labels: tuple[str, ...], scores: dict[str, np.ndarray],
+def _rows(name: str, split: Dataset, texts: list[str], labels: tuple[str, ...], scores: dict[str, np.ndarray],
           predicted: np.ndarray, evidence: list[dict]) -> list[dict]:
-    rows = []
-    for i, (article_id, gold, text) in enumerate(zip(split["id"], split["labels"], split["text"], strict=True)):
-        rows.append({"id": article_id, "split": name, "gold": list(gold),
-                     "predicted": [label for label, chosen in zip(labels, predicted[i], strict=True) if chosen],
-                     "scores": {label: round(float(p), 4) for label, p in zip(labels, scores["model"][i], strict=True)},
-                     "baseline_scores": {system: {label: round(float(p), 4)
-                                                  for label, p in zip(labels, values[i], strict=True)}
-                                         for system, values in scores.items() if system != "model"},
-                     "evidence": evidence[i], "excerpt": text[:EXCERPT_CHARS]})
-    return rows
+    """One predictions.jsonl row per article; each score matrix is rounded in one pass over its
+    Python floats (the values `round(float(p), 4)` of each element gives)."""
+    rounded = {system: [dict(zip(labels, (round(p, 4) for p in row), strict=True)) for row in values.tolist()]
+               for system, values in scores.items()}
+    baselines = [system for system in scores if system != "model"]
+    return [{"id": article_id, "split": name, "gold": list(gold),
+             "predicted": [label for label, chosen in zip(labels, decided, strict=True) if chosen],
+             "scores": rounded["model"][i],
+             "baseline_scores": {system: rounded[system][i] for system in baselines},
+             "evidence": evidence[i], "excerpt": text[:EXCERPT_CHARS]}
+            for i, (article_id, gold, text, decided) in enumerate(
+                zip(split["id"], split["labels"], texts, predicted.tolist(), strict=True))]
 
 
 def evaluate_run(cfg: DictConfig) -> Path:
@@ -129,13 +131,14 @@ def evaluate_run(cfg: DictConfig) -> Path:
         "bootstrap": OmegaConf.to_container(settings.bootstrap), "splits": {}, "external": {}}
     predictions: list[dict] = []
     for name, split in evaluation_sets.items():
+        texts = split["text"]  # read from the Arrow file once for the baselines, the evidence and the rows
         scored = classifier.score(list(split), settings.batch_size)
-        logits = {"model": scored.logits, **{b: baseline.logits(split["text"]) for b, baseline in baselines.items()}}
+        logits = {"model": scored.logits, **{b: baseline.logits(texts) for b, baseline in baselines.items()}}
         y = label_matrix(split["labels"], labels)
         section, scores, predicted = _section(y, logits, decisions, labels, settings)
         metrics["external" if name.startswith("external:") else "splits"][name.removeprefix("external:")] = section
-        evidence = classifier.evidence(scored, split["text"], settings.batch_size)
-        predictions += _rows(name, split, labels, scores, predicted["model"], evidence)
+        evidence = classifier.evidence(scored, texts, settings.batch_size)
+        predictions += _rows(name, split, texts, labels, scores, predicted["model"], evidence)
         log.info("%s: macro-F1 %s (n=%d)", name, ", ".join(f"{system} {values['macro_f1']:.3f}"
                                                          for system, values in section["systems"].items()), len(split))
     reference_split = metrics["splits"].get("validation") or \

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from omegaconf import DictConfig
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from ereignis.labels import LabelSchema
 from ereignis.modeling.pooling import BertMeanPoolingForSequenceClassification
-from ereignis.modeling.tiny import tiny_bert, train_wordpiece
+from ereignis.modeling.tiny import saved_vocabulary, tiny_bert, train_wordpiece
 
 
 class ModelUnavailableError(RuntimeError):
@@ -32,14 +33,19 @@ def _unavailable(model_cfg: DictConfig, err: Exception) -> ModelUnavailableError
         f"`model.name_or_path=/path/to/{str(name).rsplit('/', 1)[-1]}`. Cause: {type(err).__name__}: {err}")
 
 
-def load_tokenizer(model_cfg: DictConfig, train_texts: Sequence[str] | None = None) -> PreTrainedTokenizerBase:
-    """The model's tokenizer; for `tiny` a WordPiece vocabulary trained on `train_texts`."""
+def load_tokenizer(model_cfg: DictConfig, train_texts: Sequence[str] | None = None,
+                   prebuilt: Path | None = None) -> PreTrainedTokenizerBase:
+    """The model's tokenizer; for `tiny` a WordPiece vocabulary for `train_texts`: the one saved in
+    `prebuilt` (the dataset dir's `tokenizer/`) when it was built from exactly these texts with these
+    settings, else one trained on them here."""
     if model_cfg.name_or_path is None:
         if not train_texts:
             raise ModelUnavailableError(f"model '{model_cfg.name}' builds its tokenizer from training texts; "
                                         "none given")
-        return train_wordpiece(train_texts, model_cfg.tiny.vocab_size, model_cfg.tiny.min_frequency,
-                               model_cfg.max_length)
+        tiny = model_cfg.tiny
+        reused = None if prebuilt is None else saved_vocabulary(prebuilt, tiny.vocab_size, tiny.min_frequency,
+                                                                  model_cfg.max_length, train_texts)
+        return reused or train_wordpiece(train_texts, tiny.vocab_size, tiny.min_frequency, model_cfg.max_length)
     try:
         return AutoTokenizer.from_pretrained(model_cfg.name_or_path, model_max_length=model_cfg.max_length)
     except (OSError, ValueError) as err:

@@ -4,7 +4,8 @@ decision rule, and write a self-contained run dir.
 Run dir contract (read by evaluation, card and prediction):
     config.yaml        the resolved config
     manifest.json      dataset fingerprint, seed, git commit, package versions, hardware, wall time,
-                       task, method, encoding (how articles become model input)
+                       task, method, encoding (how articles become model input); for the tiny model,
+                       model.vocabulary: the dataset's `tokenizer/` it reused, or that it built its own
     decision.json      the decision rule (temperature, per-label thresholds with their evidence); see `ereignis.task`
     labels.json        the label schema (copied from the dataset dir)
     dataset_stats.json, dataset_fingerprint.json   copied from the dataset dir
@@ -44,6 +45,7 @@ from transformers import (
 from transformers.integrations import TensorBoardCallback, is_tensorboard_available
 
 from ereignis import distributed
+from ereignis.data.build import TOKENIZER_DIR
 from ereignis.encoding import EncodingSettings, Windows, encode_articles
 from ereignis.inference import TorchLogits, window_logits
 from ereignis.io import atomic_directory, atomic_write_json, atomic_write_text, read_json
@@ -277,7 +279,7 @@ def train_on(cfg: DictConfig, dataset: DatasetDict, dataset_dir: Path, run_dir: 
     if method not in ("finetune", "frozen_head"):
         raise ValueError(f"train.method must be 'finetune' or 'frozen_head', got {method!r}")
     encoding = EncodingSettings.from_mapping(cfg.encoding)
-    tokenizer = load_tokenizer(cfg.model, dataset["train"]["text"])
+    tokenizer = load_tokenizer(cfg.model, dataset["train"]["text"], prebuilt=dataset_dir / TOKENIZER_DIR)
     model = load_model(cfg.model, schema, tokenizer)
     max_length = min(int(cfg.model.max_length), model.config.max_position_embeddings)
     windows = {split: encode_articles(tokenizer, part, max_length, encoding) for split, part in dataset.items()}
@@ -322,7 +324,9 @@ def train_on(cfg: DictConfig, dataset: DatasetDict, dataset_dir: Path, run_dir: 
                     "fingerprint": read_json(dataset_dir / "fingerprint.json")["sha256"],
                     "n_articles": {split: len(part) for split, part in dataset.items()}, **(dataset_note or {})},
         "model": {"config": cfg.model.name, "name_or_path": cfg.model.name_or_path, "max_length": max_length,
-                  "n_parameters": int(model.num_parameters()), "head": cfg.model.get("head", "cls")},
+                  "n_parameters": int(model.num_parameters()), "head": cfg.model.get("head", "cls"),
+                  **({"vocabulary": tokenizer.name_or_path or "built from the train split by this training"}
+                     if cfg.model.name_or_path is None else {})},
         "truncation": {split: _truncation(windows[split].article_tokens, max_length) for split in dataset},
         "windows": {split: len(w.input_ids) for split, w in windows.items()},
         "pos_weight": train_log.get("pos_weight"),
