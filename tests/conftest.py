@@ -87,3 +87,25 @@ def build_synthetic_dataset(root: Path, n_per_label: int = 6, overrides: list[st
 def synthetic_folder(tmp_path: Path) -> Path:
     articles, labels = synthetic_corpus()
     return write_folder(tmp_path / "articles", articles, labels)
+
+
+def tiny_model_folder(folder: Path, mean_pooling: bool = False) -> Path:
+    """The tiny model, untrained, as a model folder: with the CLS head, or with e5's mean-pooling head."""
+    import torch
+
+    from ereignis.labels import Label, LabelSchema
+    from ereignis.modeling import load_model, load_tokenizer
+    from ereignis.modeling.pooling import BertMeanPoolingForSequenceClassification
+
+    schema = LabelSchema("two", (Label("summit", "Gipfel"), Label("protest", "Protest")))
+    texts = list(synthetic_corpus()[0].values())
+    cfg = compose_config("train", ["model.max_length=128"]).model
+    tokenizer = load_tokenizer(cfg, texts)
+    model = load_model(cfg, schema, tokenizer)
+    if mean_pooling:
+        torch.manual_seed(0)
+        model.config.architectures = [BertMeanPoolingForSequenceClassification.__name__]
+        model = BertMeanPoolingForSequenceClassification(model.config)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

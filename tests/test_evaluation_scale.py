@@ -56,3 +56,39 @@ def test_prediction_rows_are_those_of_one_round_per_value():
     evidence = [{"a": {"window": 0, "sentence": "Satz"}} if i % 2 else {} for i in range(n)]
     assert (_rows("test", split, split["text"], labels, scores, predicted, evidence)
             == _rows_one_value_at_a_time("test", split, labels, scores, predicted, evidence))
+
+
+def test_truncation_spans_end_where_the_last_token_read_ends():
+    from ereignis.inference import as_article
+
+    texts = list(synthetic_corpus()[0].values())
+    tokenizer = train_wordpiece(texts, 800, 2, 64)
+    windows = encode_articles(tokenizer, [as_article(text) for text in texts], 24, EncodingSettings("truncate"))
+    cut = [w for w, tokens in enumerate(windows.article_tokens) if tokens > 24]
+    assert cut and len(cut) < len(texts)  # some articles cut, some whole
+    for w, text in enumerate(texts):
+        start, end = windows.spans[w]
+        if w in cut:  # the text up to the span's end is exactly what the model read
+            assert start == 0 and end < len(text)
+            assert tokenizer(text[:end])["input_ids"][:-1] == windows.input_ids[w][:-1]
+        else:
+            assert (start, end) == (0, len(text))
+
+
+def test_evidence_scored_a_chunk_of_windows_at_a_time_cites_what_one_pass_cites(tmp_path, monkeypatch):
+    from ereignis import inference
+    from ereignis.inference import Classifier
+    from tests.conftest import tiny_model_folder
+
+    texts = list(synthetic_corpus()[0].values())
+    classifier = Classifier.load(tiny_model_folder(tmp_path / "model"), device="cpu", long_articles="truncate")
+    classifier.max_length = 24  # most articles are cut: evidence must come from the part read
+    scored = classifier.score(texts, batch_size=8)
+    whole = classifier.evidence(scored, texts, batch_size=8)
+    monkeypatch.setattr(inference, "EVIDENCE_WINDOWS", 3)
+    assert classifier.evidence(scored, texts, batch_size=8) == whole
+    cited = [(i, entry["sentence"]) for i, article in enumerate(whole) for entry in article.values()]
+    assert cited and all(sentence for _, sentence in cited)
+    for i, sentence in cited:
+        start, end = scored.windows.spans[i]
+        assert sentence in texts[i][start:end]  # never a sentence after the cut

@@ -9,29 +9,11 @@ import torch
 
 from ereignis.export import INPUTS, export_model, session
 from ereignis.inference import Classifier, load_model_folder
-from ereignis.labels import Label, LabelSchema
-from ereignis.modeling import load_model, load_tokenizer
-from ereignis.modeling.pooling import BertMeanPoolingForSequenceClassification
-from tests.conftest import compose_config, synthetic_corpus
+from tests.conftest import synthetic_corpus, tiny_model_folder
 
 pytest.importorskip("onnxruntime")
 
-SCHEMA = LabelSchema("two", (Label("summit", "Gipfel"), Label("protest", "Protest")))
 TEXTS = list(synthetic_corpus()[0].values())
-
-
-def tiny_model_folder(folder, mean_pooling: bool):
-    """The tiny model, untrained, as a model folder: with the CLS head, or with e5's mean-pooling head."""
-    cfg = compose_config("train", ["model.max_length=128"]).model
-    tokenizer = load_tokenizer(cfg, TEXTS)
-    model = load_model(cfg, SCHEMA, tokenizer)
-    if mean_pooling:
-        torch.manual_seed(0)
-        model.config.architectures = [BertMeanPoolingForSequenceClassification.__name__]
-        model = BertMeanPoolingForSequenceClassification(model.config)
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module", params=["cls", "mean_pooling"])

@@ -133,11 +133,16 @@ class _Chunk:
 def _truncated(tokenizer: PreTrainedTokenizerBase, parts: list[tuple[str, str, str]], max_length: int,
                settings: EncodingSettings, special: tuple[list[int], list[int]]) -> _Chunk:
     """One sequence per article. Tokenised once, uncut, then cut as the tokenizer's own truncation
-    does: the content's end goes, the closing special tokens stay."""
+    does: the content's end goes, the closing special tokens stay. The span ends where the last token
+    read ends, so evidence never cites text after the cut."""
     suffix = special[1]
-    full = tokenizer([text for _, _, text in parts], verbose=False)["input_ids"]
-    return _Chunk([tokens if len(tokens) <= max_length else tokens[:max_length - len(suffix)] + suffix
-                   for tokens in full], list(range(len(parts))), [(0, len(text)) for _, _, text in parts],
+    keep = max_length - len(suffix)
+    encoded = tokenizer([text for _, _, text in parts], verbose=False, return_offsets_mapping=True)
+    full, offsets = encoded["input_ids"], encoded["offset_mapping"]
+    return _Chunk([tokens if len(tokens) <= max_length else tokens[:keep] + suffix for tokens in full],
+                  list(range(len(parts))),
+                  [(0, len(text)) if len(tokens) <= max_length else (0, max(end for _, end in cut[:keep]))
+                   for (_, _, text), tokens, cut in zip(parts, full, offsets, strict=True)],
                   [len(tokens) for tokens in full])
 
 

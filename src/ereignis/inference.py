@@ -33,6 +33,7 @@ from ereignis.modeling.pooling import CUSTOM_ARCHITECTURES
 from ereignis.task import Decision
 
 EVIDENCE_CHARS = 300
+EVIDENCE_WINDOWS = 1_000  # windows whose sentences are scored together
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-ZÄÖÜ\"„])|\n+")
 BACKENDS = ("torch", "onnx")
 
@@ -188,29 +189,37 @@ class Classifier:
 
     def evidence(self, scored: Scored, texts: Sequence[str], batch_size: int = 32) -> list[dict[str, dict[str, Any]]]:
         """Per article, for each predicted label: the window that scored highest and, within it, the
-        sentence that scores highest on its own (one extra pass over those windows' sentences)."""
-        wanted = [(i, j, int(scored.best_window[i, j])) for i, j in zip(*np.nonzero(scored.decisions), strict=True)]
-        sentences: dict[int, list[str]] = {}
-        for _, _, window in wanted:
-            if window not in sentences:
-                start, end = scored.windows.spans[window]
-                sentences[window] = split_sentences(texts[scored.windows.owners[window]][start:end])
-        flat = [sentence for items in sentences.values() for sentence in items]
-        rows_of, start = {}, 0  # each window's sentences are a consecutive range of `flat`
-        for window, items in sentences.items():
-            rows_of[window], start = range(start, start + len(items)), start + len(items)
-        if flat:
-            encoded = self.tokenizer(flat, truncation=True, max_length=self.max_length)
-            sentence_windows = Windows(encoded["input_ids"], np.arange(len(flat)), [(0, 0)] * len(flat), len(flat))
-            sentence_logits = window_logits(self.logits, self.tokenizer, sentence_windows, len(self.labels), batch_size)
+        sentence that scores highest on its own (one extra pass over those windows' sentences, a chunk
+        of windows at a time so memory stays bounded at any number of articles)."""
+        wanted = [(int(i), int(j)) for i, j in zip(*np.nonzero(scored.decisions), strict=True)]
+        labels_in: dict[int, list[tuple[int, int]]] = {}  # best window -> the (article, label) pairs it explains
+        for i, j in wanted:
+            labels_in.setdefault(int(scored.best_window[i, j]), []).append((i, j))
+        cited: dict[tuple[int, int], str] = {}
+        windows = list(labels_in)
+        for first in range(0, len(windows), EVIDENCE_WINDOWS):
+            chunk = windows[first:first + EVIDENCE_WINDOWS]
+            sentences = [split_sentences(texts[scored.windows.owners[w]][slice(*scored.windows.spans[w])])
+                         for w in chunk]
+            logits = self._sentence_logits([s for items in sentences for s in items], batch_size)
+            row = 0
+            for window, items in zip(chunk, sentences, strict=True):
+                for i, j in labels_in[window]:
+                    cited[i, j] = items[int(logits[row:row + len(items), j].argmax())] if items else ""
+                row += len(items)
         first_window = {int(owner): int(w) for w, owner in reversed(list(enumerate(scored.windows.owners)))}
         evidence: list[dict[str, dict[str, Any]]] = [{} for _ in range(scored.windows.n_articles)]
-        for i, j, window in wanted:
-            rows = rows_of[window]
-            best = max(rows, key=lambda k: sentence_logits[k, j]) if rows else None
-            evidence[i][self.labels[j]] = {"window": window - first_window[i],
-                                           "sentence": flat[best][:EVIDENCE_CHARS] if best is not None else ""}
+        for i, j in wanted:  # labels in their order within each article
+            evidence[i][self.labels[j]] = {"window": int(scored.best_window[i, j]) - first_window[i],
+                                           "sentence": cited[i, j][:EVIDENCE_CHARS]}
         return evidence
+
+    def _sentence_logits(self, sentences: list[str], batch_size: int) -> np.ndarray:
+        if not sentences:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        encoded = self.tokenizer(sentences, truncation=True, max_length=self.max_length)
+        windows = Windows(encoded["input_ids"], np.arange(len(sentences)), [(0, 0)] * len(sentences), len(sentences))
+        return window_logits(self.logits, self.tokenizer, windows, len(self.labels), batch_size)
 
     def rows(self, scored: Scored, articles: Sequence[Mapping], batch_size: int = 32) -> list[dict[str, Any]]:
         """One dict per scored article: `labels` (decided), `scores` (calibrated, per label), `evidence`."""
