@@ -109,7 +109,7 @@ def flops_per_token(model: torch.nn.Module, shape: dict) -> float:
 def bert_model(shape: dict) -> torch.nn.Module:
     """`tiny_bert`, the builder `load_model` uses for `model=tiny`, at this shape; multi-label head."""
     body = SimpleNamespace(hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
-                           num_attention_heads=shape["heads"], intermediate_size=shape["intermediate"])
+                           num_attention_heads=shape["heads"], intermediate_size=shape["intermediate"], dropout=0.1)
     return tiny_bert(body, shape["vocab_size"], shape["seq"], {i: f"event_{i}" for i in range(N_LABELS)})
 
 

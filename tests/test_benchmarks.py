@@ -163,13 +163,14 @@ def test_evaluation_benchmark_times_each_part_once_and_finds_todays_parts():
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_HISTORY, reason="needs the git history for the baselines")
 def test_evaluation_benchmark_runs_old_and_new_and_finds_the_outputs_unchanged(tmp_path):
+    # 4447c0b: the last change to the evaluation's outputs (evidence only from the text the model read)
     result = subprocess.run([sys.executable, str(BENCHMARKS / "evaluation.py"), "--sizes", "300", "--commits",
-                             "25c0513", "--work-dir", str(tmp_path)], capture_output=True, text=True, check=True,
+                             "4447c0b", "--work-dir", str(tmp_path)], capture_output=True, text=True, check=True,
                             cwd=REPO, env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")})
     cells = [line.split(" | ") for line in result.stdout.splitlines()]
     rows = {row[1]: " | ".join(row) for row in cells if row[0][2:].replace(",", "").isdigit()}  # "| 300 | ..."
-    assert set(rows) == {"e50222e", "25c0513", "candidate"}, result.stdout
-    assert rows["25c0513"].rstrip().endswith("| yes |")  # metrics.json and predictions.jsonl byte-identical
+    assert set(rows) == {"e50222e", "4447c0b", "candidate"}, result.stdout
+    assert rows["4447c0b"].rstrip().endswith("| yes |")  # metrics.json and predictions.jsonl byte-identical
     assert "| bootstrap |" in result.stdout and "| report (figures, error analysis) |" in result.stdout
 
 

@@ -63,7 +63,7 @@ def test_the_ddp_preset_asks_for_one_process_per_gpu():
 
 def _ereignis_train(*overrides: str) -> None:
     bin_dir = Path(sys.executable).parent
-    command = [str(bin_dir / "ereignis-train"), "train.use_cpu=true", "model.max_length=64", *overrides]
+    command = [str(bin_dir / "ereignis-train"), *overrides, "train.use_cpu=true", "model.max_length=64"]
     finished = subprocess.run(command, capture_output=True, text=True, timeout=900,
                               env={"HF_HUB_OFFLINE": "1", "PATH": str(bin_dir)})
     assert finished.returncode == 0, finished.stderr[-3000:]
