@@ -114,3 +114,14 @@ def test_baseline_thresholds_come_from_out_of_fold_train_predictions():
     model, decision = fit_baseline("tfidf_word", TFIDF, "single_label", ("g", "p", "w"), TEXTS, single,
                                    ThresholdSettings(), folds=4, seed=0)
     assert (decision.decide(decision.probabilities(model.logits(TEXTS))) == single.astype(bool)).all()
+
+
+@pytest.mark.parametrize("task", ["multi_label", "single_label"])
+def test_baselines_score_long_test_sets_in_chunks_with_the_numbers_of_one_pass(monkeypatch, task):
+    from ereignis.evaluation import baseline
+
+    y = ONE if task == "multi_label" else np.eye(3, dtype=int)[np.arange(len(TEXTS)) % 3]
+    char = Baseline("tfidf_char", {**TFIDF, "analyzer": "char_wb", "ngram_range": [2, 4]}, task).fit(TEXTS, y)
+    whole = char.probabilities(TEXTS)
+    monkeypatch.setattr(baseline, "SCORING_CHUNK", 5)  # 24 articles: five chunks, the last one short
+    assert np.array_equal(char.probabilities(TEXTS), whole)

@@ -28,6 +28,8 @@ DESCRIPTIONS = {
     "prior": "each label's share in the training articles (no text read)",
 }
 EPSILON = 1e-6
+# articles vectorised at once when scoring: the character n-gram matrix of 100,000 articles takes gigabytes
+SCORING_CHUNK = 5_000
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -77,6 +79,9 @@ class Baseline:
         return self
 
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) > SCORING_CHUNK:  # row by row the same numbers, without one huge n-gram matrix
+            return np.vstack([self.probabilities(texts[start:start + SCORING_CHUNK])
+                              for start in range(0, len(texts), SCORING_CHUNK)])
         n, n_labels = len(texts), len(self.prior)
         if self.kind == "prior":
             if self.task == "single_label":
