@@ -314,9 +314,10 @@ def _write_splits(folder: Path, tables: Iterator[pa.Table], indices: dict[str, n
         start += len(table)
         for number, name in enumerate(names):
             mine = split_of[here] == number
-            writer.write(name, table.filter(mine))
+            rows = table.filter(mine)
+            writer.write(name, rows)
             if name == "train" and train_words is not None:
-                train_words.add(table.filter(mine).column("text").to_pylist())
+                train_words.add(rows.column("text").to_pylist())
             texts[name] += table.filter(mine & in_sample[here]).column("text").to_pylist()
     writer.finish(fingerprint_sha)
     return texts

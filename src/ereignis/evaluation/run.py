@@ -17,6 +17,7 @@ Eval dir contract (`<run dir>/eval/`, read by the card and the comparison):
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def _section(y: np.ndarray, logits: dict[str, np.ndarray], decisions: dict[str, 
     return section, scores, predicted
 
 
-def _rows(name: str, split: Dataset, texts: list[str], labels: tuple[str, ...], scores: dict[str, np.ndarray],
+def _rows(name: str, split: Dataset, texts: Sequence[str], labels: tuple[str, ...], scores: dict[str, np.ndarray],
           predicted: np.ndarray, evidence: list[dict]) -> list[dict]:
     """One predictions.jsonl row per article; each score matrix is rounded in one pass over its
     Python floats (the values `round(float(p), 4)` of each element gives)."""
@@ -131,7 +132,7 @@ def evaluate_run(cfg: DictConfig) -> Path:
         "bootstrap": OmegaConf.to_container(settings.bootstrap), "splits": {}, "external": {}}
     predictions: list[dict] = []
     for name, split in evaluation_sets.items():
-        texts = split["text"]  # read from the Arrow file once for the baselines, the evidence and the rows
+        texts = split["text"]  # a lazy column: the baselines, the evidence and the rows read what they need
         scored = classifier.score(list(split), settings.batch_size)
         logits = {"model": scored.logits, **{b: baseline.logits(texts) for b, baseline in baselines.items()}}
         y = label_matrix(split["labels"], labels)

@@ -126,7 +126,7 @@ def saved_vocabulary(folder: Path, vocab_size: int, min_frequency: int, max_leng
     differing = [key for key, value in wanted.items() if record.get(key) != value]
     if differing:
         log.info("the WordPiece vocabulary in %s does not fit this training (%s differ%s): building a new one",
-                    folder, ", ".join(differing), "s" if len(differing) == 1 else "")
+                 folder, ", ".join(differing), "s" if len(differing) == 1 else "")
         return None
     tokenizer = PreTrainedTokenizerFast.from_pretrained(str(folder), model_max_length=max_length)
     log.info("reusing the WordPiece vocabulary built by the data build (%s)", folder)
